@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// The command line: parses argv and the environment, then drives the library. Only this file touches
+// process-wide things (argv, env, signals, exit codes).
+import { Agent } from '../agent.js';
+import { resolveSettings, SettingsError, settingsHelp } from '../config/settings.js';
+import { CompileError } from '../engine/compile.js';
+import { PolicyLoadError } from '../engine/wasm.js';
+
+const USAGE = `Usage: kmesh-opa run [flags] [policy files]
+
+Serves Envoy's External Authorization API (envoy.service.auth.v3 and v2 Authorization/Check) and decides
+every request with an OPA policy compiled to WebAssembly. Policy files: a bundle from
+"opa build -t wasm" (.tar.gz), a .wasm module (with --data), or .rego files (compiled with opa).
+Without one, the embedded default (the Kong Mesh OPAPolicy JWT example) is enforced.
+
+Flags (flag > environment > default):
+${settingsHelp()}
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'run') {
+    process.stderr.write(`kmesh-opa: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { settings, positional } = resolveSettings(rest, process.env);
+  const agent = new Agent(settings, { env: process.env });
+  await agent.loadConfiguredPolicy(positional);
+  await agent.listen();
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    agent.log.info('shutting down', { signal });
+    void agent.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    const known = err instanceof SettingsError || err instanceof PolicyLoadError || err instanceof CompileError;
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`kmesh-opa: ${known ? message : (err as Error).stack ?? message}\n`);
+    process.exit(1);
+  },
+);

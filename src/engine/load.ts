@@ -1,0 +1,112 @@
+// One door for every source of policy: a bundle, a bare module (+ data), or Rego that is compiled first.
+// Each ends in a ready WasmPolicy, which the caller activates with a single assignment.
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { BundleError, isGzip, isWasm, readWasmBundle } from './bundle.js';
+import { compileRego, type CompileOptions, type RegoModule, type RegoVersion } from './compile.js';
+import { entrypointName, PolicyLoadError, WasmPolicy } from './wasm.js';
+
+export interface PolicySource {
+  /** Path of a bundle (.tar.gz), a bare .wasm, or one or more .rego files. */
+  paths: string[];
+  /** JSON data document for a bare .wasm. */
+  dataPath?: string;
+}
+
+export interface EngineOptions {
+  decision: string;
+  maxMemoryPages: number;
+  regoVersion: RegoVersion | 'auto';
+  compiler: string | undefined;
+  cacheDir: string;
+  now?: () => bigint;
+}
+
+/** A policy ready to serve, with what a reader of logs needs to know about it. */
+export interface ActivePolicy {
+  policy: WasmPolicy;
+  /** Bundle revision from .manifest, or a content hash for Rego. */
+  revision: string;
+  /** Where it came from, for logs. */
+  origin: string;
+  regoVersion?: RegoVersion;
+}
+
+export async function loadPolicyFiles(source: PolicySource, options: EngineOptions): Promise<ActivePolicy> {
+  const [first] = source.paths;
+  if (!first) throw new PolicyLoadError('no policy given');
+  if (source.paths.every((p) => p.endsWith('.rego'))) {
+    const modules = await Promise.all(source.paths.map(async (p) => ({ name: basename(p), source: await readText(p) })));
+    return loadRego(modules, options, source.paths.join(','));
+  }
+  if (source.paths.length > 1) throw new PolicyLoadError('give either one bundle/.wasm file or only .rego files');
+  const bytes = await readBytes(first);
+  const data = source.dataPath ? parseData(await readText(source.dataPath), source.dataPath) : undefined;
+  return loadPolicyBytes(bytes, options, first, data);
+}
+
+/** A gzipped bundle or a bare module, as bytes (from a file, a Secret, an upload). */
+export function loadPolicyBytes(bytes: Uint8Array, options: EngineOptions, origin: string, data?: unknown): ActivePolicy {
+  if (isGzip(bytes)) {
+    let bundle;
+    try {
+      bundle = readWasmBundle(bytes);
+    } catch (err) {
+      if (err instanceof BundleError) throw new PolicyLoadError(`${origin}: ${err.message}`);
+      throw err;
+    }
+    const policy = WasmPolicy.load(bundle.wasm, mergeData(bundle.data, data), wasmOptions(options));
+    return { policy, revision: bundle.manifest.revision ?? '', origin };
+  }
+  if (isWasm(bytes)) {
+    return { policy: WasmPolicy.load(bytes, data ?? {}, wasmOptions(options)), revision: '', origin };
+  }
+  throw new PolicyLoadError(`${origin}: not a bundle (.tar.gz from "opa build -t wasm") or a .wasm module`);
+}
+
+export async function loadRego(modules: RegoModule[], options: EngineOptions, origin: string): Promise<ActivePolicy> {
+  if (!options.compiler) {
+    throw new PolicyLoadError('Rego needs the OPA compiler to build WASM, and none was found: run "scripts/install-tools.sh opa", put opa on PATH or set KMESH_OPA_COMPILER (precompiled bundles need no compiler)');
+  }
+  const compileOptions: CompileOptions = {
+    entrypoints: [entrypointName(options.decision)],
+    regoVersion: options.regoVersion,
+    compiler: options.compiler,
+    cacheDir: options.cacheDir,
+  };
+  const compiled = await compileRego(modules, compileOptions);
+  const active = loadPolicyBytes(compiled.bundle, options, origin);
+  return { ...active, regoVersion: compiled.regoVersion };
+}
+
+function wasmOptions(options: EngineOptions) {
+  return { decision: options.decision, maxMemoryPages: options.maxMemoryPages, ...(options.now ? { now: options.now } : {}) };
+}
+
+function mergeData(bundleData: Record<string, unknown>, extra: unknown): unknown {
+  if (extra === undefined) return bundleData;
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
+    throw new PolicyLoadError('the data document must be a JSON object');
+  }
+  return { ...bundleData, ...(extra as Record<string, unknown>) };
+}
+
+function parseData(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new PolicyLoadError(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new PolicyLoadError(`cannot read policy ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  return Buffer.from(await readBytes(path)).toString('utf8');
+}

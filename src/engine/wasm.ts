@@ -1,0 +1,214 @@
+// A policy compiled by `opa build -t wasm`, instantiated once and evaluated many times. The module is
+// instantiated here with our own imports, so that host builtins come from this project's table (Go OPA's
+// semantics, checked at load) rather than the SDK's fallbacks; evaluation itself is the SDK's LoadedPolicy.
+import { createRequire } from 'node:module';
+
+// The SDK's ESM entry exports only loadPolicy; LoadedPolicy (used with our own instance) is on the CJS one.
+const { LoadedPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm', { with: { 'resolution-mode': 'require' } });
+type LoadedPolicy = InstanceType<typeof LoadedPolicy>;
+import { BuiltinError, createHostBuiltins, type BuiltinFn, type BuiltinValue, type HostBuiltins } from './builtins/index.js';
+import { parseJsonExact, stringifyJsonExact } from './json.js';
+
+export class PolicyLoadError extends Error {
+  override readonly name = 'PolicyLoadError';
+}
+
+/** Evaluation failed inside the policy (abort, trap, out of memory, a builtin's internal failure). */
+export class EvaluationError extends Error {
+  override readonly name = 'EvaluationError';
+}
+
+export interface WasmPolicyOptions {
+  /** Decision path (`envoy/authz/allow`) or query (`data.envoy.authz.allow`). */
+  decision: string;
+  /** Upper bound of the module's linear memory, in 64 KiB pages; growing past it fails the evaluation. */
+  maxMemoryPages: number;
+  /** Clock for time.now_ns (tests pin it). */
+  now?: () => bigint;
+}
+
+export const DEFAULT_MAX_MEMORY_PAGES = 2048; // 128 MiB
+
+/** `data.envoy.authz.allow`, `/envoy/authz/allow` and `envoy/authz/allow` all name entrypoint envoy/authz/allow. */
+export function entrypointName(decision: string): string {
+  const trimmed = decision.trim();
+  if (trimmed.startsWith('data.') || trimmed === 'data') {
+    return trimmed.slice(5).split('.').filter(Boolean).join('/');
+  }
+  return trimmed.split('/').filter(Boolean).join('/');
+}
+
+interface WasmExports {
+  memory?: WebAssembly.Memory;
+  builtins(): number;
+  entrypoints(): number;
+  opa_json_dump(addr: number): number;
+  opa_json_parse(addr: number, len: number): number;
+  opa_malloc(len: number): number;
+}
+
+export class WasmPolicy {
+  readonly entrypoint: string;
+  /** Builtins the module calls on the host. */
+  readonly hostBuiltins: readonly string[];
+  private readonly loaded: LoadedPolicy;
+  private readonly entrypointId: number;
+  private readonly builtins: HostBuiltins;
+
+  private constructor(loaded: LoadedPolicy, entrypoint: string, entrypointId: number, builtins: HostBuiltins, hostBuiltins: string[]) {
+    this.loaded = loaded;
+    this.entrypoint = entrypoint;
+    this.entrypointId = entrypointId;
+    this.builtins = builtins;
+    this.hostBuiltins = hostBuiltins;
+  }
+
+  /** Compiles, instantiates and checks a module; throws PolicyLoadError naming what is wrong. */
+  static load(wasm: Uint8Array | WebAssembly.Module, data: unknown, options: WasmPolicyOptions): WasmPolicy {
+    let module: WebAssembly.Module;
+    try {
+      module = wasm instanceof WebAssembly.Module ? wasm : new WebAssembly.Module(wasm);
+    } catch (err) {
+      throw new PolicyLoadError(`policy.wasm is not a valid WebAssembly module: ${(err as Error).message}`);
+    }
+    const builtins = createHostBuiltins(options.now ? { now: options.now } : undefined);
+    const memory = new WebAssembly.Memory({ initial: 5, maximum: options.maxMemoryPages });
+    const host = new HostCalls(memory, builtins.table);
+    let instance: WebAssembly.Instance;
+    try {
+      instance = new WebAssembly.Instance(module, host.imports());
+    } catch (err) {
+      throw new PolicyLoadError(`cannot instantiate policy.wasm (is it built by "opa build -t wasm"?): ${(err as Error).message}`);
+    }
+    const exports = instance.exports as unknown as WasmExports;
+    host.bind(exports);
+
+    const required = host.readJson(exports.builtins()) as Record<string, number>;
+    const missing = Object.keys(required).filter((name) => !builtins.table.has(name)).sort();
+    if (missing.length > 0) {
+      throw new PolicyLoadError(`policy needs builtin function${missing.length > 1 ? 's' : ''} that kmesh-opa does not implement: ${missing.join(', ')}`);
+    }
+    host.setBuiltinIds(required);
+
+    const loaded = new LoadedPolicy(instance as unknown as WebAssembly.WebAssemblyInstantiatedSource, memory, abiMinorVersion(instance));
+    const entrypoints = loaded.entrypoints as Record<string, number>;
+    const entrypoint = entrypointName(options.decision);
+    const entrypointId = entrypoints[entrypoint];
+    if (entrypointId === undefined) {
+      const known = Object.keys(entrypoints).join(', ') || 'none';
+      throw new PolicyLoadError(`decision path "${options.decision}" is not an entrypoint of the policy (entrypoints: ${known}); build with "opa build -t wasm -e ${entrypoint}"`);
+    }
+    if (data !== undefined && data !== null) {
+      try {
+        loaded.setData(data as object);
+      } catch (err) {
+        throw new PolicyLoadError(`cannot load the policy's data document: ${String(err)}`);
+      }
+    }
+    return new WasmPolicy(loaded, entrypoint, entrypointId, builtins, Object.keys(required).sort());
+  }
+
+  /** Evaluates the decision; `undefined` when the policy leaves it undefined. Throws EvaluationError. */
+  evaluate(input: unknown): unknown {
+    this.builtins.startEvaluation();
+    let resultSet: unknown;
+    try {
+      resultSet = this.loaded.evaluate(input, this.entrypointId);
+    } catch (err) {
+      throw new EvaluationError(describeThrown(err));
+    }
+    if (!Array.isArray(resultSet) || resultSet.length === 0) return undefined;
+    const first = resultSet[0] as { result?: unknown };
+    return first.result;
+  }
+}
+
+function abiMinorVersion(instance: WebAssembly.Instance): number {
+  const g = instance.exports.opa_wasm_abi_minor_version as WebAssembly.Global | number | undefined;
+  if (g === undefined) return 0;
+  return typeof g === 'number' ? g : Number(g.value);
+}
+
+function describeThrown(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'string') return err;
+  if (typeof err === 'object' && err !== null && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
+}
+
+/** The module's imports: memory, abort/println and the builtin trampolines. */
+class HostCalls {
+  private exports: WasmExports | undefined;
+  private byId: (BuiltinFn | undefined)[] = [];
+  private readonly decoder = new TextDecoder();
+  private readonly encoder = new TextEncoder();
+
+  constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly table: ReadonlyMap<string, BuiltinFn>,
+  ) {}
+
+  bind(exports: WasmExports): void {
+    this.exports = exports;
+  }
+
+  setBuiltinIds(ids: Record<string, number>): void {
+    for (const [name, id] of Object.entries(ids)) this.byId[id] = this.table.get(name);
+  }
+
+  imports(): WebAssembly.Imports {
+    const call = (id: number, args: number[]): number => this.callBuiltin(id, args);
+    return {
+      env: {
+        memory: this.memory,
+        opa_abort: (addr: number) => {
+          throw new EvaluationError(`policy aborted: ${this.readString(addr)}`);
+        },
+        opa_println: (addr: number) => {
+          process.stderr.write(`${this.readString(addr)}\n`);
+        },
+        opa_builtin0: (id: number) => call(id, []),
+        opa_builtin1: (id: number, _ctx: number, a: number) => call(id, [a]),
+        opa_builtin2: (id: number, _ctx: number, a: number, b: number) => call(id, [a, b]),
+        opa_builtin3: (id: number, _ctx: number, a: number, b: number, c: number) => call(id, [a, b, c]),
+        opa_builtin4: (id: number, _ctx: number, a: number, b: number, c: number, d: number) => call(id, [a, b, c, d]),
+      },
+    };
+  }
+
+  /** Returns the address of the result value, or 0 for "undefined" (how OPA treats builtin errors by default). */
+  private callBuiltin(id: number, argAddrs: number[]): number {
+    const fn = this.byId[id];
+    if (!fn) throw new EvaluationError(`builtin #${id} is not implemented`);
+    const args = argAddrs.map((a) => this.readJson(a) as BuiltinValue);
+    let result: BuiltinValue | undefined;
+    try {
+      result = fn(...args);
+    } catch (err) {
+      if (err instanceof BuiltinError) return 0;
+      throw err;
+    }
+    return result === undefined ? 0 : this.writeJson(result);
+  }
+
+  readJson(addr: number): unknown {
+    const exports = this.exports!;
+    return parseJsonExact(this.readString(exports.opa_json_dump(addr)));
+  }
+
+  private writeJson(value: unknown): number {
+    const exports = this.exports!;
+    const bytes = this.encoder.encode(stringifyJsonExact(value) ?? 'null');
+    const addr = exports.opa_malloc(bytes.length);
+    new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
+    const parsed = exports.opa_json_parse(addr, bytes.length);
+    if (parsed === 0) throw new EvaluationError('builtin returned a value the policy cannot read');
+    return parsed;
+  }
+
+  private readString(addr: number): string {
+    const heap = new Uint8Array(this.memory.buffer);
+    const end = heap.indexOf(0, addr);
+    return this.decoder.decode(heap.subarray(addr, end === -1 ? heap.length : end));
+  }
+}

@@ -1,0 +1,86 @@
+// The ext_authz listener: grpc-js does the HTTP/2 framing; the service definitions come from this
+// project's protos via proto-loader, with the Check messages' (de)serializers replaced by the
+// hand-written codec in authz/wire.ts (so no generic protobuf reflection runs per request).
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ApiVersion, CheckResponse, DecodedRequest } from '../authz/types.js';
+import { decodeCheckRequest, encodeCheckResponse } from '../authz/wire.js';
+
+export const PROTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'protos');
+
+const SERVICES: Record<ApiVersion, { file: string; service: string }> = {
+  v3: { file: 'envoy/service/auth/v3/external_auth.proto', service: 'envoy.service.auth.v3.Authorization' },
+  v2: { file: 'envoy/service/auth/v2/external_auth.proto', service: 'envoy.service.auth.v2.Authorization' },
+};
+
+export type CheckHandler = (req: DecodedRequest, version: ApiVersion) => CheckResponse;
+
+export interface GrpcServerOptions {
+  /** host:port as grpc-js binds it. */
+  address: string;
+  maxRecvMsgSize: number;
+  maxSendMsgSize: number;
+  check: CheckHandler;
+  /** Last resort when the handler itself throws (a bug): still an answer, never a crash. */
+  onHandlerError: (err: unknown, version: ApiVersion) => CheckResponse;
+}
+
+export interface RunningGrpcServer {
+  readonly server: grpc.Server;
+  readonly port: number;
+  /** Stops accepting; in-flight calls finish (bounded by `graceMs`, then forced). */
+  close(graceMs: number): Promise<void>;
+}
+
+function serviceDefinition(version: ApiVersion): grpc.ServiceDefinition {
+  const { file, service } = SERVICES[version];
+  const pkg = protoLoader.loadSync(join(PROTO_DIR, file), { includeDirs: [PROTO_DIR] });
+  const def = pkg[service] as protoLoader.ServiceDefinition | undefined;
+  if (!def?.Check) throw new Error(`${file} does not define ${service}.Check`);
+  return {
+    Check: {
+      ...def.Check,
+      requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes, version),
+      responseSerialize: (res: CheckResponse) => encodeCheckResponse(res, version),
+    },
+  } as grpc.ServiceDefinition;
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<RunningGrpcServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxRecvMsgSize,
+    'grpc.max_send_message_length': options.maxSendMsgSize,
+  });
+  for (const version of ['v3', 'v2'] as const) {
+    const handler: grpc.handleUnaryCall<DecodedRequest, CheckResponse> = (call, callback) => {
+      let response: CheckResponse;
+      try {
+        response = options.check(call.request, version);
+      } catch (err) {
+        response = options.onHandlerError(err, version);
+      }
+      callback(null, response);
+    };
+    server.addService(serviceDefinition(version), { Check: handler });
+  }
+  const port = await new Promise<number>((resolvePort, reject) => {
+    server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
+      if (err) reject(err);
+      else resolvePort(boundPort);
+    });
+  });
+  return {
+    server,
+    port,
+    close: (graceMs) =>
+      new Promise<void>((resolveClose) => {
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolveClose();
+        });
+      }),
+  };
+}

@@ -17,6 +17,8 @@ export const DEFAULT_POLICY = join(PACKAGE_ROOT, 'policies', 'default.rego');
 
 export interface AgentDeps {
   env?: NodeJS.ProcessEnv;
+  /** The effective OPA configuration (config file + overrides); sections are read by the agent's parts. */
+  opaConfig?: Record<string, unknown>;
   logger?: Logger;
   /** Clock for time.now_ns (tests). */
   now?: () => bigint;
@@ -28,13 +30,14 @@ export class Agent {
   readonly log: Logger;
   private readonly state: CheckState;
   private grpc: RunningGrpcServer | undefined;
+  private stopping = false;
 
   constructor(
     readonly settings: Settings,
     private readonly deps: AgentDeps = {},
   ) {
     this.log = deps.logger ?? createLogger(settings.logLevel);
-    this.metrics = createMetrics();
+    this.metrics = createMetrics({ buckets: settings.grpcRequestDurationBuckets });
     this.state = { policy: undefined, settings: checkSettings(settings) };
   }
 
@@ -58,6 +61,7 @@ export class Agent {
   /** Activates a loaded policy: the next check uses it, checks already running finish on the old one. */
   setPolicy(active: ActivePolicy): void {
     this.state.policy = active;
+    if (!this.stopping) this.grpc?.setServing(true);
     this.metrics.countPolicyLoad('success');
     this.log.info('policy activated', {
       origin: active.origin,
@@ -95,6 +99,7 @@ export class Agent {
       maxRecvMsgSize: this.settings.grpcMaxRecvMsgSize,
       maxSendMsgSize: this.settings.grpcMaxSendMsgSize,
       check,
+      enableReflection: this.settings.enableReflection,
       onHandlerError: (err: unknown, version: ApiVersion) => {
         this.metrics.countError('internal_error');
         this.metrics.countDecision('error');
@@ -102,14 +107,18 @@ export class Agent {
         return agentFailure(this.state.settings.authConfig, 'internal-error');
       },
     });
+    if (this.state.policy) this.grpc.setServing(true);
     this.log.info('ext_authz gRPC server listening', { addr: this.settings.extAuthzAddr, port: this.grpc.port });
     return this.grpc.port;
   }
 
   /** Stops accepting checks, lets in-flight ones finish within the grace period. */
   async stop(): Promise<void> {
+    this.stopping = true;
     const grpc = this.grpc;
     this.grpc = undefined;
+    // Health turns NOT_SERVING before the listener closes, so a prober sees the shutdown coming.
+    grpc?.setServing(false);
     if (grpc) await grpc.close(this.settings.shutdownGraceSeconds * 1000);
   }
 }

@@ -2,7 +2,10 @@
 // The command line: parses argv and the environment, then drives the library. Only this file touches
 // process-wide things (argv, env, signals, exit codes).
 import { Agent } from '../agent.js';
-import { resolveSettings, SettingsError, settingsHelp } from '../config/settings.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/opa-config.js';
+import { SettingsError, settingsHelp } from '../config/settings.js';
+import { createLogger } from '../log.js';
 import { CompileError } from '../engine/compile.js';
 import { PolicyLoadError } from '../engine/wasm.js';
 
@@ -31,8 +34,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { settings, positional } = resolveSettings(rest, process.env);
-  const agent = new Agent(settings, { env: process.env });
+  const { settings, positional, opaConfig } = await loadConfig(rest, process.env);
+  if (!settings.enabled) {
+    createLogger(settings.logLevel).info('kmesh-opa is disabled (KMESH_OPA_ENABLED=false); not starting');
+    return 0;
+  }
+  const agent = new Agent(settings, { env: process.env, opaConfig });
   await agent.loadConfiguredPolicy(positional);
   await agent.listen();
 
@@ -48,12 +55,17 @@ async function main(argv: string[]): Promise<number> {
   return -1; // keep running
 }
 
+/** EADDRINUSE and friends from a listener: the message names the address; no stack needed. */
+function isListenError(err: unknown): boolean {
+  return err instanceof Error && /EADDRINUSE|EACCES|EADDRNOTAVAIL|No address added out of total/.test(err.message);
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    const known = err instanceof SettingsError || err instanceof PolicyLoadError || err instanceof CompileError;
+    const known = err instanceof SettingsError || err instanceof ConfigError || err instanceof PolicyLoadError || err instanceof CompileError || isListenError(err);
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`kmesh-opa: ${known ? message : (err as Error).stack ?? message}\n`);
     process.exit(1);

@@ -8,7 +8,14 @@ export class SettingsError extends Error {
 }
 
 export interface Settings {
+  opaAddr: string;
+  configPath: string | undefined;
+  diagnosticAddr: string;
+  enabled: boolean;
+  configOverrides: string[];
   extAuthzAddr: string;
+  enableReflection: boolean;
+  grpcRequestDurationBuckets: number[];
   policy: string[];
   data: string | undefined;
   path: string;
@@ -40,6 +47,8 @@ interface SettingSpec<K extends keyof Settings> {
   parse: Parser<Settings[K]>;
   /** Flag may be given several times; values accumulate. */
   repeatable?: boolean;
+  /** Where the OPA config document (file + overrides) may set it, below flags and environment. */
+  configKey?: readonly string[];
   /** What is allowed, for error messages. */
   allowed: string;
 }
@@ -86,6 +95,18 @@ export const address: Parser<string> = (raw) => {
 
 const list: Parser<string[]> = (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean);
 
+/** Kept whole: OPA --set values are themselves comma-separated pairs. */
+const verbatim: Parser<string[]> = (raw) => (raw.trim() === '' ? [] : [raw]);
+
+const buckets: Parser<number[]> = (raw) => {
+  const values = raw.replace(/^\[|\]$/g, '').split(',').map((v) => v.trim()).filter(Boolean).map(Number);
+  if (values.length === 0 || values.some((v) => !Number.isFinite(v) || v <= 0)) throw new InvalidValue();
+  for (let i = 1; i < values.length; i++) if (values[i]! <= values[i - 1]!) throw new InvalidValue();
+  return values;
+};
+
+const PLUGIN = ['plugins', 'envoy_ext_authz_grpc'] as const;
+
 const MAX_INT32 = 2147483647;
 
 function spec<K extends keyof Settings>(s: SettingSpec<K>): SettingSpec<K> {
@@ -93,20 +114,27 @@ function spec<K extends keyof Settings>(s: SettingSpec<K>): SettingSpec<K> {
 }
 
 export const SETTINGS = [
-  spec({ key: 'extAuthzAddr', flag: '--opa-ext-authz-addr', env: 'KMESH_OPA_EXT_AUTHZ_ADDR', default: 'localhost:9191', parse: address, allowed: 'host:port or :port', help: 'Address of the Envoy External Authorization (gRPC) service' }),
+  spec({ key: 'opaAddr', flag: '--opa-addr', env: 'KMESH_OPA_ADDR', default: 'localhost:8181', parse: address, allowed: 'host:port or :port', help: 'Address the OPA REST API listens on' }),
+  spec({ key: 'configPath', flag: '--opa-config-path', env: 'KMESH_OPA_CONFIG_PATH', default: undefined, parse: str, allowed: 'path of a YAML or JSON OPA config file', help: 'OPA configuration file (${VAR} substituted)' }),
+  spec({ key: 'diagnosticAddr', flag: '--opa-diagnostic-addr', env: 'KMESH_OPA_DIAGNOSTIC_ADDR', default: '0.0.0.0:8282', parse: address, allowed: 'host:port or :port', help: 'Address of the diagnostics server (health, metrics)' }),
+  spec({ key: 'enabled', flag: '--opa-enabled', env: 'KMESH_OPA_ENABLED', default: true, parse: bool, allowed: 'true or false', help: 'Whether the agent runs at all; false logs one line and exits 0' }),
+  spec({ key: 'configOverrides', flag: '--opa-set', env: 'KMESH_OPA_CONFIG_OVERRIDES', default: ['plugins.envoy_ext_authz_grpc.query=data.envoy.authz.allow'], parse: verbatim, repeatable: true, allowed: 'comma-separated key=value (or key:value) pairs, as OPA --set', help: 'Overrides of the OPA configuration, applied over the config file' }),
+  spec({ key: 'extAuthzAddr', flag: '--opa-ext-authz-addr', env: 'KMESH_OPA_EXT_AUTHZ_ADDR', default: 'localhost:9191', parse: address, configKey: [...PLUGIN, 'addr'], allowed: 'host:port or :port', help: 'Address of the Envoy External Authorization (gRPC) service' }),
+  spec({ key: 'enableReflection', flag: '--enable-reflection', env: 'KMESH_OPA_ENABLE_REFLECTION', default: false, parse: bool, configKey: [...PLUGIN, 'enable-reflection'], allowed: 'true or false', help: 'Serve gRPC server reflection on the ext_authz port' }),
+  spec({ key: 'grpcRequestDurationBuckets', flag: '--grpc-request-duration-seconds-buckets', env: 'KMESH_OPA_GRPC_REQUEST_DURATION_SECONDS_BUCKETS', default: [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1], parse: buckets, configKey: [...PLUGIN, 'grpc-request-duration-seconds-buckets'], allowed: 'increasing positive seconds, comma-separated', help: 'Buckets of grpc_request_duration_seconds' }),
   spec({ key: 'policy', flag: '--policy', env: 'KMESH_OPA_POLICY', default: [], parse: list, repeatable: true, allowed: 'paths of a bundle (.tar.gz), a .wasm module, or .rego files', help: 'Policy to enforce (default: the embedded JWT example policy)' }),
   spec({ key: 'data', flag: '--data', env: 'KMESH_OPA_DATA', default: undefined, parse: str, allowed: 'path of a JSON file', help: 'Data document for a bare .wasm policy' }),
-  spec({ key: 'path', flag: '--path', env: 'KMESH_OPA_PATH', default: 'envoy/authz/allow', parse: str, allowed: 'a slash-separated rule path', help: 'Decision path (plugins.envoy_ext_authz_grpc.path)' }),
-  spec({ key: 'query', flag: '--query', env: 'KMESH_OPA_QUERY', default: '', parse: str, allowed: 'a data reference such as data.envoy.authz.allow', help: 'Decision query; wins over --path (plugins.envoy_ext_authz_grpc.query)' }),
+  spec({ key: 'path', flag: '--path', env: 'KMESH_OPA_PATH', default: 'envoy/authz/allow', configKey: [...PLUGIN, 'path'], parse: str, allowed: 'a slash-separated rule path', help: 'Decision path (plugins.envoy_ext_authz_grpc.path)' }),
+  spec({ key: 'query', flag: '--query', env: 'KMESH_OPA_QUERY', default: '', configKey: [...PLUGIN, 'query'], parse: str, allowed: 'a data reference such as data.envoy.authz.allow', help: 'Decision query; wins over --path (plugins.envoy_ext_authz_grpc.query)' }),
   spec({ key: 'statusOnError', flag: '--status-on-error', env: 'KMESH_OPA_STATUS_ON_ERROR', default: 403, parse: int(100, 599), allowed: 'an HTTP status code 100-599', help: 'HTTP status of the denial sent when the policy cannot decide (authConfig.statusOnError)' }),
   spec({ key: 'onAgentFailure', flag: '--on-agent-failure', env: 'KMESH_OPA_ON_AGENT_FAILURE', default: 'deny', parse: oneOf('allow', 'deny'), allowed: 'allow or deny', help: 'Answer when the policy cannot decide (authConfig.onAgentFailure)' }),
   spec({ key: 'requestBodyMaxSize', flag: '--request-body-max-size', env: 'KMESH_OPA_REQUEST_BODY_MAX_SIZE', default: 0, parse: int(0, MAX_INT32), allowed: 'bytes, 0 for no limit', help: 'Bytes of request body the policy sees at most; longer bodies are cut and marked partial (authConfig.requestBody.maxSize)' }),
   spec({ key: 'requestBodySendRaw', flag: '--request-body-send-raw', env: 'KMESH_OPA_REQUEST_BODY_SEND_RAW', default: false, parse: bool, allowed: 'true or false', help: 'Present the body as raw_body bytes (authConfig.requestBody.sendRawBody)' }),
-  spec({ key: 'grpcMaxRecvMsgSize', flag: '--grpc-max-recv-msg-size', env: 'KMESH_OPA_GRPC_MAX_RECV_MSG_SIZE', default: 4 * 1024 * 1024, parse: int(1024, MAX_INT32), allowed: 'bytes, 1024 or more', help: 'Largest CheckRequest accepted' }),
-  spec({ key: 'grpcMaxSendMsgSize', flag: '--grpc-max-send-msg-size', env: 'KMESH_OPA_GRPC_MAX_SEND_MSG_SIZE', default: MAX_INT32, parse: int(1024, MAX_INT32), allowed: 'bytes, 1024 or more', help: 'Largest CheckResponse sent' }),
+  spec({ key: 'grpcMaxRecvMsgSize', flag: '--grpc-max-recv-msg-size', env: 'KMESH_OPA_GRPC_MAX_RECV_MSG_SIZE', default: 4 * 1024 * 1024, configKey: [...PLUGIN, 'grpc-max-recv-msg-size'], parse: int(1024, MAX_INT32), allowed: 'bytes, 1024 or more', help: 'Largest CheckRequest accepted' }),
+  spec({ key: 'grpcMaxSendMsgSize', flag: '--grpc-max-send-msg-size', env: 'KMESH_OPA_GRPC_MAX_SEND_MSG_SIZE', default: MAX_INT32, configKey: [...PLUGIN, 'grpc-max-send-msg-size'], parse: int(1024, MAX_INT32), allowed: 'bytes, 1024 or more', help: 'Largest CheckResponse sent' }),
   spec({ key: 'regoVersion', flag: '--rego-version', env: 'KMESH_OPA_REGO_VERSION', default: 'auto', parse: oneOf('v0', 'v1', 'auto'), allowed: 'v0, v1 or auto', help: 'Rego syntax of .rego policies; auto tries v1, then v0 if the policy only parses as v0' }),
-  spec({ key: 'dryRun', flag: '--dry-run', env: 'KMESH_OPA_DRY_RUN', default: false, parse: bool, allowed: 'true or false', help: 'Allow every request, but decide (and log) as usual' }),
-  spec({ key: 'skipRequestBodyParse', flag: '--skip-request-body-parse', env: 'KMESH_OPA_SKIP_REQUEST_BODY_PARSE', default: false, parse: bool, allowed: 'true or false', help: 'Leave parsed_body and truncated_body out of the input' }),
+  spec({ key: 'dryRun', flag: '--dry-run', env: 'KMESH_OPA_DRY_RUN', default: false, configKey: [...PLUGIN, 'dry-run'], parse: bool, allowed: 'true or false', help: 'Allow every request, but decide (and log) as usual' }),
+  spec({ key: 'skipRequestBodyParse', flag: '--skip-request-body-parse', env: 'KMESH_OPA_SKIP_REQUEST_BODY_PARSE', default: false, configKey: [...PLUGIN, 'skip-request-body-parse'], parse: bool, allowed: 'true or false', help: 'Leave parsed_body and truncated_body out of the input' }),
   spec({ key: 'logLevel', flag: '--log-level', env: 'KMESH_OPA_LOG_LEVEL', default: 'info', parse: oneOf('debug', 'info', 'warn', 'error'), allowed: 'debug, info, warn or error', help: 'Least severe log level written' }),
   spec({ key: 'wasmMaxMemoryMb', flag: '--wasm-max-memory-mb', env: 'KMESH_OPA_WASM_MAX_MEMORY_MB', default: 128, parse: int(1, 4096), allowed: 'MiB, 1-4096', help: "Bound on the policy's WebAssembly memory; an evaluation needing more fails (onAgentFailure)" }),
   spec({ key: 'cacheDir', flag: '--cache-dir', env: 'KMESH_OPA_CACHE_DIR', default: undefined, parse: str, allowed: 'a directory path', help: 'Where compiled Rego bundles are cached (default ~/.cache/kmesh-opa)' }),
@@ -131,17 +159,69 @@ export interface ResolvedSettings {
   settings: Settings;
   /** Arguments that are not flags (policy files). */
   positional: string[];
+  /** Where each setting's value came from. */
+  origins: Record<keyof Settings, Origin>;
 }
 
-/** Applies environment, then flags, over the defaults. */
-export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv): ResolvedSettings {
+export type Origin = 'default' | 'config' | 'environment' | 'flag';
+const RANK: Record<Origin, number> = { default: 0, config: 1, environment: 2, flag: 3 };
+
+/** The OPA config document (file + overrides) as a source of settings; `origin` names it in errors. */
+export interface ConfigLayer {
+  doc: Record<string, unknown>;
+  /** Names where the value at `key` came from (the file, or the override that set it). */
+  originOf(key: readonly string[]): string;
+}
+
+/** Resolves every setting: flag > environment > config document > default. */
+export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv, config?: ConfigLayer): ResolvedSettings {
   const settings = defaultSettings() as unknown as Record<string, unknown>;
+  const origins = {} as Record<string, Origin>;
+  for (const s of SPECS) origins[s.key] = 'default';
+  const set = (s: AnySpec, value: unknown, origin: Origin) => {
+    settings[s.key] = value;
+    origins[s.key] = origin;
+  };
+  if (config) {
+    for (const s of SPECS) {
+      if (!s.configKey) continue;
+      const raw = readKey(config.doc, s.configKey);
+      if (raw !== undefined && raw !== null) set(s, parseValue(s, configText(raw), config.originOf(s.configKey)), 'config');
+    }
+  }
   for (const s of SPECS) {
     const raw = s.env ? env[s.env] : undefined;
-    if (raw !== undefined && raw !== '') settings[s.key] = parseValue(s, raw, `environment variable ${s.env}`);
+    if (raw !== undefined && raw !== '') set(s, parseValue(s, raw, `environment variable ${s.env}`), 'environment');
   }
+  const { values, positional } = parseFlags(argv);
+  for (const [key, list] of values) {
+    const s = SPECS.find((x) => x.key === key)!;
+    set(s, s.repeatable ? list.flat() : list[list.length - 1], 'flag');
+  }
+  // The Go plugin prefers query over path; but a path given at a higher level (a flag) than the query
+  // (Kong Mesh's default override) is what the user asked for.
+  if (RANK[origins.path!] > RANK[origins.query!]) settings.query = '';
+  return { settings: settings as unknown as Settings, positional, origins: origins as Record<keyof Settings, Origin> };
+}
+
+function readKey(doc: unknown, path: readonly string[]): unknown {
+  let node = doc;
+  for (const seg of path) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[seg];
+  }
+  return node;
+}
+
+function configText(value: unknown): string {
+  if (Array.isArray(value)) return value.map(String).join(',');
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+function parseFlags(argv: readonly string[]): { values: Map<string, unknown[]>; positional: string[] } {
   const positional: string[] = [];
-  const fromFlags = new Map<string, unknown[]>();
+  const values = new Map<string, unknown[]>();
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
     if (!arg.startsWith('--')) {
@@ -156,19 +236,15 @@ export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv)
     if (!s) throw new SettingsError(`unknown flag ${flag}; see "kmesh-opa run --help"`);
     let raw: string;
     if (eq !== -1) raw = arg.slice(eq + 1);
-    else if (BOOLEAN_FLAGS.has(flag)) raw = 'true';
+    // A boolean flag may stand alone, or be followed by an explicit true/false.
+    else if (BOOLEAN_FLAGS.has(flag)) raw = /^(true|false)$/i.test(argv[i + 1] ?? '') ? argv[++i]! : 'true';
     else if (i + 1 < argv.length) raw = argv[++i]!;
     else throw new SettingsError(`flag ${flag} needs a value (${s.allowed})`);
-    const value = parseValue(s, raw, `flag ${flag}`);
-    const values = fromFlags.get(s.key) ?? [];
-    values.push(value);
-    fromFlags.set(s.key, values);
+    const list = values.get(s.key) ?? [];
+    list.push(parseValue(s, raw, `flag ${flag}`));
+    values.set(s.key, list);
   }
-  for (const [key, values] of fromFlags) {
-    const s = SPECS.find((x) => x.key === key)!;
-    settings[key] = s.repeatable ? values.flat() : values[values.length - 1];
-  }
-  return { settings: settings as unknown as Settings, positional };
+  return { values, positional };
 }
 
 function parseValue(s: AnySpec, raw: string, origin: string): unknown {
@@ -176,7 +252,7 @@ function parseValue(s: AnySpec, raw: string, origin: string): unknown {
     return s.parse(raw);
   } catch (err) {
     if (!(err instanceof InvalidValue)) throw err;
-    throw new SettingsError(`invalid ${s.key} from ${origin}: ${JSON.stringify(raw)}; allowed: ${s.allowed}`);
+    throw new SettingsError(`invalid value ${JSON.stringify(raw)} for ${s.flag.slice(2)} from ${origin}; allowed: ${s.allowed}`);
   }
 }
 

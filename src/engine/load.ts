@@ -69,7 +69,9 @@ export async function loadRego(modules: RegoModule[], options: EngineOptions, or
     throw new PolicyLoadError('Rego needs the OPA compiler to build WASM, and none was found: run "scripts/install-tools.sh opa", put opa on PATH or set KMESH_OPA_COMPILER (precompiled bundles need no compiler)');
   }
   const compileOptions: CompileOptions = {
-    entrypoints: [entrypointName(options.decision)],
+    // The decision first (the hot path's entrypoint), then every package, so that the REST API can
+    // answer any rule of the policy, not only the decision.
+    entrypoints: [...new Set([entrypointName(options.decision), ...modules.flatMap((m) => packagePaths(m.source))])],
     regoVersion: options.regoVersion,
     compiler: options.compiler,
     cacheDir: options.cacheDir,
@@ -77,6 +79,13 @@ export async function loadRego(modules: RegoModule[], options: EngineOptions, or
   const compiled = await compileRego(modules, compileOptions);
   const active = loadPolicyBytes(compiled.bundle, options, origin);
   return { ...active, regoVersion: compiled.regoVersion };
+}
+
+/** `package envoy.authz` -> envoy/authz (the `package` line of every module). */
+function packagePaths(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/^\s*package\s+([A-Za-z_][\w.]*)/gm)) out.push(m[1]!.split('.').join('/'));
+  return out;
 }
 
 function wasmOptions(options: EngineOptions) {

@@ -55,8 +55,15 @@ export class WasmPolicy {
   private readonly entrypointId: number;
   private readonly builtins: HostBuiltins;
 
-  private constructor(loaded: LoadedPolicy, entrypoint: string, entrypointId: number, builtins: HostBuiltins, hostBuiltins: string[]) {
+  /** Every entrypoint compiled into the module, name -> id. */
+  readonly entrypoints: Readonly<Record<string, number>>;
+  /** The data document the module was loaded with. */
+  readonly data: unknown;
+
+  private constructor(loaded: LoadedPolicy, entrypoint: string, entrypointId: number, builtins: HostBuiltins, hostBuiltins: string[], data: unknown) {
     this.loaded = loaded;
+    this.entrypoints = loaded.entrypoints as Record<string, number>;
+    this.data = data;
     this.entrypoint = entrypoint;
     this.entrypointId = entrypointId;
     this.builtins = builtins;
@@ -105,15 +112,35 @@ export class WasmPolicy {
         throw new PolicyLoadError(`cannot load the policy's data document: ${String(err)}`);
       }
     }
-    return new WasmPolicy(loaded, entrypoint, entrypointId, builtins, Object.keys(required).sort());
+    return new WasmPolicy(loaded, entrypoint, entrypointId, builtins, Object.keys(required).sort(), data ?? {});
   }
 
   /** Evaluates the decision; `undefined` when the policy leaves it undefined. Throws EvaluationError. */
   evaluate(input: unknown): unknown {
+    return this.evaluateEntrypoint(this.entrypointId, input);
+  }
+
+  /**
+   * Evaluates any document under data (for the REST API): the longest compiled entrypoint that contains
+   * the path is evaluated and the rest of the path read from its result; paths outside every entrypoint
+   * are read from the data document. `covered` is false when no entrypoint or data can answer.
+   */
+  evaluatePath(path: string, input: unknown): { covered: boolean; result: unknown } {
+    const segments = entrypointName(path).split('/').filter(Boolean);
+    for (let n = segments.length; n >= 0; n--) {
+      const id = this.entrypoints[segments.slice(0, n).join('/')];
+      if (id === undefined) continue;
+      return { covered: true, result: descend(this.evaluateEntrypoint(id, input), segments.slice(n)) };
+    }
+    const fromData = descend(this.data, segments);
+    return { covered: fromData !== undefined, result: fromData };
+  }
+
+  private evaluateEntrypoint(id: number, input: unknown): unknown {
     this.builtins.startEvaluation();
     let resultSet: unknown;
     try {
-      resultSet = this.loaded.evaluate(input, this.entrypointId);
+      resultSet = this.loaded.evaluate(input, id);
     } catch (err) {
       throw new EvaluationError(describeThrown(err));
     }
@@ -121,6 +148,15 @@ export class WasmPolicy {
     const first = resultSet[0] as { result?: unknown };
     return first.result;
   }
+}
+
+function descend(value: unknown, segments: string[]): unknown {
+  let node = value;
+  for (const seg of segments) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = Array.isArray(node) ? (/^\d+$/.test(seg) ? node[Number(seg)] : undefined) : (node as Record<string, unknown>)[seg];
+  }
+  return node;
 }
 
 function abiMinorVersion(instance: WebAssembly.Instance): number {

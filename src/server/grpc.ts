@@ -3,6 +3,8 @@
 // hand-written codec in authz/wire.ts (so no generic protobuf reflection runs per request).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ApiVersion, CheckResponse, DecodedRequest } from '../authz/types.js';
@@ -25,18 +27,28 @@ export interface GrpcServerOptions {
   check: CheckHandler;
   /** Last resort when the handler itself throws (a bug): still an answer, never a crash. */
   onHandlerError: (err: unknown, version: ApiVersion) => CheckResponse;
+  /** Serve grpc.reflection (plugins.envoy_ext_authz_grpc.enable-reflection). */
+  enableReflection: boolean;
 }
+
+/** The services grpc.health.v1 reports on: the server as a whole ('') and each Authorization API. */
+const HEALTH_SERVICES = ['', SERVICES.v3.service, SERVICES.v2.service];
 
 export interface RunningGrpcServer {
   readonly server: grpc.Server;
   readonly port: number;
+  /** grpc.health.v1 status: SERVING only while a policy is loaded and the server is not stopping. */
+  setServing(serving: boolean): void;
   /** Stops accepting; in-flight calls finish (bounded by `graceMs`, then forced). */
   close(graceMs: number): Promise<void>;
 }
 
-function serviceDefinition(version: ApiVersion): grpc.ServiceDefinition {
+function loadPackage(version: ApiVersion): protoLoader.PackageDefinition {
+  return protoLoader.loadSync(join(PROTO_DIR, SERVICES[version].file), { includeDirs: [PROTO_DIR] });
+}
+
+function serviceDefinition(version: ApiVersion, pkg: protoLoader.PackageDefinition): grpc.ServiceDefinition {
   const { file, service } = SERVICES[version];
-  const pkg = protoLoader.loadSync(join(PROTO_DIR, file), { includeDirs: [PROTO_DIR] });
   const def = pkg[service] as protoLoader.ServiceDefinition | undefined;
   if (!def?.Check) throw new Error(`${file} does not define ${service}.Check`);
   return {
@@ -53,7 +65,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     'grpc.max_receive_message_length': options.maxRecvMsgSize,
     'grpc.max_send_message_length': options.maxSendMsgSize,
   });
+  const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((name) => [name, 'NOT_SERVING' as const])));
+  health.addToServer(server);
+  const packages: protoLoader.PackageDefinition[] = [];
   for (const version of ['v3', 'v2'] as const) {
+    const pkg = loadPackage(version);
+    packages.push(pkg);
     const handler: grpc.handleUnaryCall<DecodedRequest, CheckResponse> = (call, callback) => {
       let response: CheckResponse;
       try {
@@ -63,7 +80,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
       }
       callback(null, response);
     };
-    server.addService(serviceDefinition(version), { Check: handler });
+    server.addService(serviceDefinition(version, pkg), { Check: handler });
+  }
+  if (options.enableReflection) {
+    new ReflectionService(Object.assign({}, ...packages) as protoLoader.PackageDefinition).addToServer(server);
   }
   const port = await new Promise<number>((resolvePort, reject) => {
     server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
@@ -74,6 +94,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   return {
     server,
     port,
+    setServing: (serving) => {
+      for (const name of HEALTH_SERVICES) health.setStatus(name, serving ? 'SERVING' : 'NOT_SERVING');
+    },
     close: (graceMs) =>
       new Promise<void>((resolveClose) => {
         const timer = setTimeout(() => server.forceShutdown(), graceMs);

@@ -40,9 +40,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const agent = new Agent(settings, { env: process.env, opaConfig });
-  await agent.loadConfiguredPolicy(positional);
-  await agent.listen();
-
+  // Signals are handled from here on, so a supervisor may stop the agent at any point of start-up.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -52,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  await agent.loadConfiguredPolicy(positional);
+  if (!stopping) await agent.listen();
   return -1; // keep running
 }
 

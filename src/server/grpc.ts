@@ -31,6 +31,9 @@ export interface GrpcServerOptions {
   enableReflection: boolean;
 }
 
+/** How long unary calls already received may take to finish before remaining streams are cut. */
+const STREAM_DRAIN_MS = 1000;
+
 /** The services grpc.health.v1 reports on: the server as a whole ('') and each Authorization API. */
 const HEALTH_SERVICES = ['', SERVICES.v3.service, SERVICES.v2.service];
 
@@ -87,7 +90,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }
   const port = await new Promise<number>((resolvePort, reject) => {
     server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {
-      if (err) reject(err);
+      if (err) reject(new Error(`cannot listen on ${options.address} (ext_authz gRPC): ${err.message}`));
       else resolvePort(boundPort);
     });
   });
@@ -99,7 +102,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     },
     close: (graceMs) =>
       new Promise<void>((resolveClose) => {
-        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        // Checks are answered synchronously once their bytes are in, so unary calls drain within moments;
+        // what stays open after that are health Watch streams (already told NOT_SERVING), which would
+        // otherwise hold the shutdown for the whole grace period.
+        const timer = setTimeout(() => server.forceShutdown(), Math.min(graceMs, STREAM_DRAIN_MS));
         server.tryShutdown(() => {
           clearTimeout(timer);
           resolveClose();

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { ActivePolicy } from '../engine/load.js';
 import type { Logger } from '../log.js';
 import type { AgentMetrics } from '../metrics.js';
-import { buildInput, RequestParseError } from './input.js';
+import { RequestParseError } from './errors.js';
+import { buildInput } from './input.js';
 import { decisionToResponse, DecisionError, requestParseErrorResponse } from './response.js';
 import type { ApiVersion, AuthConfig, CheckResponse, DecodedRequest } from './types.js';
 
@@ -51,7 +52,7 @@ export interface CheckDeps {
   onDecision?: (record: DecisionRecord) => void;
 }
 
-export function createChecker(deps: CheckDeps): (req: DecodedRequest, version: ApiVersion) => CheckResponse {
+export function createChecker(deps: CheckDeps): (req: DecodedRequest | RequestParseError, version: ApiVersion) => CheckResponse {
   const { state, metrics, log, onDecision } = deps;
 
   return function check(req, version) {
@@ -71,6 +72,7 @@ export function createChecker(deps: CheckDeps): (req: DecodedRequest, version: A
       response = agentFailure(settings.authConfig, decisionId);
     } else {
       try {
+        if (req instanceof RequestParseError) throw req;
         input = buildInput(req, version, settings);
         result = active.policy.evaluate(input);
         if (result === undefined) throw new UndefinedDecision();

@@ -9,6 +9,7 @@ import { readMultipartForm } from './gocompat/multipart.js';
 import { parseInt64 } from './gocompat/strconv.js';
 import { decodeUtf8, GoError } from './gocompat/text.js';
 import { parseQuery, pathUnescape } from './gocompat/url.js';
+import { RequestParseError } from './errors.js';
 import type { ApiVersion, AuthConfig, DecodedRequest, HttpView } from './types.js';
 
 export interface InputOptions {
@@ -16,8 +17,7 @@ export interface InputOptions {
   skipRequestBodyParse: boolean;
 }
 
-/** The request cannot be read as the plugin reads it; the message is Go's err.Error() for the same failure. */
-export class RequestParseError extends Error {}
+export { RequestParseError } from './errors.js';
 
 // Shared and frozen: the document is only serialized, never edited after it is built.
 const VERSION_INFO: Record<ApiVersion, Readonly<Record<string, string>>> = {

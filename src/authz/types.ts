@@ -25,7 +25,11 @@ export interface DecodedRequest {
 
 /** The parts of attributes.request.http that the input builder reads or rewrites. */
 export interface HttpView {
-  /** The object inside `doc` (created empty when the request had none) so edits show in the input. */
+  /**
+   * attributes.request.http inside `doc`, so edits (the agent's body limit) show in the input. When the
+   * request has none it is a fresh object NOT attached to `doc` (the plugin's input then has no http),
+   * with path and body '' and no rawBody.
+   */
   object: Record<string, unknown>;
   path: string;
   body: string;

@@ -15,7 +15,7 @@ export const WIRE_START_GROUP = 3;
 export const WIRE_END_GROUP = 4;
 export const WIRE_FIXED32 = 5;
 
-/** Go's protowire.DefaultRecursionLimit, which bounds how deeply unknown groups may nest. */
+/** Go's protowire.DefaultRecursionLimit: how deeply messages, and separately unknown groups, may nest. */
 export const RECURSION_LIMIT = 10000;
 
 const TWO_POW_32 = 4294967296;

@@ -77,7 +77,7 @@ const SCALAR_KINDS: Readonly<Record<string, Kind>> = {
 };
 
 /** protoc's JSON name: underscores dropped, the letter after each one upper-cased. */
-export function jsonName(name: string): string {
+function jsonName(name: string): string {
   let out = '';
   let upper = false;
   for (const c of name) {
@@ -91,7 +91,7 @@ export function jsonName(name: string): string {
 }
 
 /** protoc-gen-go's Go identifier for a field or oneof name (the key encoding/json uses for oneofs). */
-export function goCamelCase(name: string): string {
+function goCamelCase(name: string): string {
   let out = '';
   for (let i = 0; i < name.length; i++) {
     const c = name[i]!;

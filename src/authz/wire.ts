@@ -8,6 +8,7 @@
 import type { ApiVersion, DecodedRequest, HttpView } from './types.js';
 import { Card, Kind, buildCheckRequestSpecs, loadProtoRoot, type FieldSpec, type MessageSpec } from './wire-schema.js';
 import {
+  RECURSION_LIMIT,
   Reader,
   WIRE_FIXED64,
   WIRE_LEN,
@@ -16,17 +17,12 @@ import {
 } from './wire-reader.js';
 
 export { WireError } from './wire-reader.js';
+import { RequestParseError } from './errors.js';
 export { encodeCheckResponse } from './wire-encode.js';
 
-/**
- * A v2 request the reference accepts on the wire but cannot turn into its input: Go's
- * encoding/json fails on the google.protobuf.Struct values of metadata_context. The plugin then
- * answers PERMISSION_DENIED with a 400 denial whose body and status message are
- * `request_parse_error: ${message}`.
- */
-export class RequestParseError extends Error {
-  override name = 'RequestParseError';
-}
+// A v2 request the reference accepts on the wire can still fail Go's encoding/json (Struct values in
+// metadata_context): that is a RequestParseError, answered like any other unreadable request.
+export { RequestParseError } from './errors.js';
 
 const SPECS = buildCheckRequestSpecs(loadProtoRoot());
 
@@ -41,22 +37,25 @@ interface Ctx {
   readonly v2: boolean;
   /** v2 only: a Value without kind or with a non-finite number was seen somewhere. */
   badValue: boolean;
+  /** Messages currently open, counted as Go counts them (map entries included) for its limit. */
+  depth: number;
 }
 
 export function decodeCheckRequest(bytes: Uint8Array, version: ApiVersion): DecodedRequest {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const ctx: Ctx = { r: new Reader(buf), v2: version === 'v2', badValue: false };
+  const ctx: Ctx = { r: new Reader(buf), v2: version === 'v2', badValue: false, depth: 1 };
   const spec = SPECS[version];
   const doc = newObject(spec);
   try {
     decodeMessage(ctx, buf.length, spec, doc);
   } catch (err) {
-    // Go refuses more than 10000 nested messages; Struct values nested a few thousand levels deep
-    // exhaust the JS stack first. Either way the request is refused as malformed, never a crash.
+    // Go refuses more than RECURSION_LIMIT nested messages, and so does enter(); Struct values
+    // nested a few thousand levels can exhaust the JS stack even below that limit. Either way the
+    // request is refused as malformed, never a crash.
     if (err instanceof RangeError) throw new WireError(`exceeded maximum recursion depth (${err.message})`);
     throw err;
   }
-  if (ctx.badValue) throwV2StructError(doc);
+  if (ctx.badValue) checkV2Values(doc);
   return { doc, http: httpView(doc, ctx.v2), sourcePrincipal: sourcePrincipal(doc) };
 }
 
@@ -141,8 +140,7 @@ function decodeRepeated(ctx: Ctx, end: number, spec: MessageSpec, field: FieldSp
 /** One map entry (a nested message with key = 1 and value = 2); a repeated key replaces the earlier one. */
 function decodeMapEntry(ctx: Ctx, end: number, spec: MessageSpec, field: FieldSpec, obj: Obj): void {
   const r = ctx.r;
-  const entryDepth = enter(r, spec);
-  const stop = r.limit(end, spec.name);
+  const stop = enter(ctx, end, spec.name);
   const valueSpec = field.mapValue!;
   let key = '';
   let value: unknown;
@@ -155,24 +153,32 @@ function decodeMapEntry(ctx: Ctx, end: number, spec: MessageSpec, field: FieldSp
         : readScalar(r, stop, spec.name, valueSpec.kind);
     } else r.skip(tag & 7, tag >>> 3, stop, spec.name);
   }
+  ctx.depth--;
   const map = (obj[field.key] ??= {}) as Obj;
   setKey(map, key, value === undefined ? zeroValue(valueSpec) : value);
 }
 
 /** Reads a length-delimited message field, merging into `previous` when that field was already set. */
 function decodeNested(ctx: Ctx, end: number, spec: MessageSpec, field: FieldSpec, previous: unknown): Obj {
-  const r = ctx.r;
-  const childDepth = enter(r, spec);
-  const stop = r.limit(end, spec.name);
+  const stop = enter(ctx, end, spec.name);
+  let target: Obj;
   if (field.kind === Kind.Struct) {
-    const target = (previous ?? {}) as Obj;
+    target = (previous ?? {}) as Obj;
     decodeStruct(ctx, stop, target);
-    return target;
+  } else {
+    const child = field.message!;
+    target = (previous ?? newObject(child)) as Obj;
+    decodeMessage(ctx, stop, child, target);
   }
-  const child = field.message!;
-  const target = (previous ?? newObject(child)) as Obj;
-  decodeMessage(ctx, stop, child, target);
+  ctx.depth--;
   return target;
+}
+
+/** Opens a length-delimited nested message; returns where it ends. The caller closes it (depth--). */
+function enter(ctx: Ctx, end: number, where: string): number {
+  const r = ctx.r;
+  if (++ctx.depth > RECURSION_LIMIT) r.fail('exceeded maximum recursion depth', r.pos, where);
+  return r.limit(end, where);
 }
 
 function readScalar(r: Reader, end: number, where: string, kind: Kind): unknown {
@@ -239,8 +245,7 @@ function decodeStruct(ctx: Ctx, end: number, target: Obj): void {
       r.skip(tag & 7, tag >>> 3, end, STRUCT);
       continue;
     }
-    const entryDepth = enterStruct(r, STRUCT);
-    const stop = r.limit(end, STRUCT);
+    const stop = enter(ctx, end, STRUCT);
     let key = '';
     let value: unknown;
     while (r.pos < stop) {
@@ -249,6 +254,7 @@ function decodeStruct(ctx: Ctx, end: number, target: Obj): void {
       else if (entryTag === TAG_ENTRY_VALUE) value = decodeValue(ctx, stop, value);
       else r.skip(entryTag & 7, entryTag >>> 3, stop, STRUCT);
     }
+    ctx.depth--;
     setKey(target, key, value === undefined ? noKind(ctx) : value);
   }
 }
@@ -256,8 +262,7 @@ function decodeStruct(ctx: Ctx, end: number, target: Obj): void {
 /** Reads a length-delimited Value; `previous` is the same Value's earlier content (merge). */
 function decodeValue(ctx: Ctx, end: number, previous: unknown): unknown {
   const r = ctx.r;
-  const valueDepth = enterStruct(r, VALUE);
-  const stop = r.limit(end, VALUE);
+  const stop = enter(ctx, end, VALUE);
   let value = previous;
   while (r.pos < stop) {
     const tag = r.tag(stop, VALUE);
@@ -278,15 +283,15 @@ function decodeValue(ctx: Ctx, end: number, previous: unknown): unknown {
         break;
       case TAG_STRUCT_VALUE: {
         const target = isStructObject(value) ? value : {};
-        const structDepth = enterStruct(r, STRUCT);
-        decodeStruct(ctx, r.limit(stop, VALUE), target);
+        decodeStruct(ctx, enter(ctx, stop, VALUE), target);
+        ctx.depth--;
         value = target;
         break;
       }
       case TAG_LIST_VALUE: {
         const target = Array.isArray(value) ? value : [];
-        const listDepth = enterStruct(r, LIST);
-        decodeList(ctx, r.limit(stop, VALUE), target);
+        decodeList(ctx, enter(ctx, stop, VALUE), target);
+        ctx.depth--;
         value = target;
         break;
       }
@@ -294,6 +299,7 @@ function decodeValue(ctx: Ctx, end: number, previous: unknown): unknown {
         r.skip(tag & 7, tag >>> 3, stop, VALUE);
     }
   }
+  ctx.depth--;
   return value;
 }
 
@@ -322,15 +328,16 @@ function noKind(ctx: Ctx): unknown {
 }
 
 /**
- * Finds what Go's encoding/json trips over first: it walks metadata_context.filter_metadata
- * and each Struct in sorted key order (encoding/json and protojson both sort map keys).
+ * Throws what Go's encoding/json trips over first, if a refused Value survived decoding (a later
+ * value or map entry may have replaced it). Go walks metadata_context.filter_metadata and each
+ * Struct in sorted key order (encoding/json and protojson both sort map keys).
  */
-function throwV2StructError(doc: Obj): never {
+function checkV2Values(doc: Obj): void {
   const attributes = doc['attributes'] as Obj | undefined;
   const metadata = attributes?.['metadata_context'] as Obj | undefined;
   const problem = firstBadValue(metadata?.['filter_metadata']);
-  const prefix = 'json: error calling MarshalJSON for type *structpb.Struct: proto: ';
-  throw new RequestParseError(prefix + (problem ?? 'google.protobuf.Value: none of the oneof fields is set'));
+  if (problem === undefined) return;
+  throw new RequestParseError(`json: error calling MarshalJSON for type *structpb.Struct: proto: ${problem}`);
 }
 
 function firstBadValue(value: unknown): string | undefined {

@@ -271,10 +271,17 @@ function decodeValue(ctx: Ctx, end: number, previous: unknown): unknown {
         r.varint(stop, VALUE);
         value = null;
         break;
-      case TAG_NUMBER:
-        value = r.double(stop, VALUE);
-        if (ctx.v2 && !Number.isFinite(value)) ctx.badValue = true;
+      case TAG_NUMBER: {
+        const n = r.double(stop, VALUE);
+        value = n;
+        if (!Number.isFinite(n)) {
+          // v2: Go's encoding/json refuses them (request_parse_error). v3: OPA turns Go's NaN/±Inf
+          // float64 into the strings the policy sees, which JSON could not carry as numbers anyway.
+          if (ctx.v2) ctx.badValue = true;
+          else value = Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
+        }
         break;
+      }
       case TAG_STRING:
         value = r.string(stop, VALUE);
         break;

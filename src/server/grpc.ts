@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ApiVersion, CheckResponse, DecodedRequest } from '../authz/types.js';
-import { decodeCheckRequest, encodeCheckResponse } from '../authz/wire.js';
+import { decodeCheckRequest, encodeCheckResponse, RequestParseError } from '../authz/wire.js';
 
 export const PROTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'protos');
 
@@ -17,7 +17,10 @@ const SERVICES: Record<ApiVersion, { file: string; service: string }> = {
   v2: { file: 'envoy/service/auth/v2/external_auth.proto', service: 'envoy.service.auth.v2.Authorization' },
 };
 
-export type CheckHandler = (req: DecodedRequest, version: ApiVersion) => CheckResponse;
+/** A request that decoded, or one that is valid protobuf but unreadable as the plugin reads it. */
+export type CheckRequestValue = DecodedRequest | RequestParseError;
+
+export type CheckHandler = (req: CheckRequestValue, version: ApiVersion) => CheckResponse;
 
 export interface GrpcServerOptions {
   /** host:port as grpc-js binds it. */
@@ -57,7 +60,16 @@ function serviceDefinition(version: ApiVersion, pkg: protoLoader.PackageDefiniti
   return {
     Check: {
       ...def.Check,
-      requestDeserialize: (bytes: Buffer) => decodeCheckRequest(bytes, version),
+      // Malformed protobuf throws (grpc-js answers INTERNAL, as grpc-go does); a request the plugin would
+      // answer with request_parse_error travels on to the handler as a value.
+      requestDeserialize: (bytes: Buffer): CheckRequestValue => {
+        try {
+          return decodeCheckRequest(bytes, version);
+        } catch (err) {
+          if (err instanceof RequestParseError) return err;
+          throw err;
+        }
+      },
       responseSerialize: (res: CheckResponse) => encodeCheckResponse(res, version),
     },
   } as grpc.ServiceDefinition;
@@ -74,7 +86,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   for (const version of ['v3', 'v2'] as const) {
     const pkg = loadPackage(version);
     packages.push(pkg);
-    const handler: grpc.handleUnaryCall<DecodedRequest, CheckResponse> = (call, callback) => {
+    const handler: grpc.handleUnaryCall<CheckRequestValue, CheckResponse> = (call, callback) => {
       let response: CheckResponse;
       try {
         response = options.check(call.request, version);

@@ -50,9 +50,23 @@ function load(version: 'v2' | 'v3'): grpc.GrpcObject {
 
 type ServiceCtor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => grpc.Client;
 
+function authorization(version: 'v2' | 'v3'): ServiceCtor & { service: grpc.ServiceDefinition } {
+  const root = load(version) as unknown as { envoy: { service: { auth: Record<string, { Authorization: ServiceCtor & { service: grpc.ServiceDefinition } }> } } };
+  return root.envoy.service.auth[version]!.Authorization;
+}
+
+/** Decodes CheckResponse bytes (from a raw call) exactly as envoyClient's check() would. */
+export function decodeCheckResponse(bytes: Buffer, version: 'v2' | 'v3' = 'v3'): CheckResponseObject {
+  return authorization(version).service.Check!.responseDeserialize(bytes) as CheckResponseObject;
+}
+
+/** Encodes a CheckRequest object to bytes as envoyClient's check() would (for raw calls). */
+export function encodeCheckRequest(request: Record<string, unknown>, version: 'v2' | 'v3' = 'v3'): Buffer {
+  return authorization(version).service.Check!.requestSerialize(request);
+}
+
 export function envoyClient(address: string, version: 'v2' | 'v3' = 'v3'): EnvoyClient {
-  const root = load(version) as unknown as { envoy: { service: { auth: Record<string, { Authorization: ServiceCtor }> } } };
-  const Ctor = root.envoy.service.auth[version]!.Authorization;
+  const Ctor = authorization(version);
   const client = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 * 1024 * 1024 });
   const checkFn = (client as unknown as Record<string, Function>).Check!.bind(client) as (
     req: Record<string, unknown>,
@@ -96,20 +110,28 @@ export function structToJson(struct: { fields?: Record<string, unknown> } | unde
   return out;
 }
 
+// protobufjs decodes google.protobuf.Value with its built-in (camelCase) definition whatever keepCase says,
+// so both spellings of the oneof are accepted.
 function valueToJson(v: Record<string, unknown>): unknown {
   switch (v.kind) {
     case 'null_value':
+    case 'nullValue':
       return null;
     case 'number_value':
-      return v.number_value;
+    case 'numberValue':
+      return v.number_value ?? v.numberValue;
     case 'string_value':
-      return v.string_value;
+    case 'stringValue':
+      return v.string_value ?? v.stringValue;
     case 'bool_value':
-      return v.bool_value;
+    case 'boolValue':
+      return v.bool_value ?? v.boolValue;
     case 'struct_value':
-      return structToJson(v.struct_value as { fields?: Record<string, unknown> });
+    case 'structValue':
+      return structToJson((v.struct_value ?? v.structValue) as { fields?: Record<string, unknown> });
     case 'list_value':
-      return ((v.list_value as { values?: Record<string, unknown>[] }).values ?? []).map(valueToJson);
+    case 'listValue':
+      return (((v.list_value ?? v.listValue) as { values?: Record<string, unknown>[] }).values ?? []).map(valueToJson);
     default:
       throw new Error(`unexpected Value ${JSON.stringify(v)}`);
   }

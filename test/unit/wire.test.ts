@@ -636,10 +636,10 @@ describe('decodeCheckRequest nesting limits (Go: 10000 nested messages, 10001 ne
 describe('decodeCheckRequest with non-finite Struct numbers on v3', () => {
   // protomap's Struct.AsMap hands Go float64 NaN/±Inf to OPA (which keeps them as number text
   // JSON cannot carry); the decoder keeps the same float64 values.
-  it('NaN, +Inf and -Inf number_value stay numbers', () => {
+  it('NaN, +Inf and -Inf number_value reach the policy as the strings the Go plugin gives (type_name "string")', () => {
     const bytes = attrs(md(11, fm('f', cat(sfield('nan', f64(2, NaN)), sfield('pos', f64(2, Infinity)), sfield('neg', f64(2, -Infinity))))));
     const doc = decodeCheckRequest(Uint8Array.from(bytes), 'v3').doc;
-    expect(doc).toStrictEqual({ attributes: { metadataContext: { filterMetadata: { f: { nan: NaN, pos: Infinity, neg: -Infinity } } } } });
+    expect(doc).toStrictEqual({ attributes: { metadataContext: { filterMetadata: { f: { nan: 'NaN', pos: 'Infinity', neg: '-Infinity' } } } } });
   });
 });
 

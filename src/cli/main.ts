@@ -8,6 +8,8 @@ import { SettingsError, settingsHelp } from '../config/settings.js';
 import { createLogger } from '../log.js';
 import { CompileError } from '../engine/compile.js';
 import { PolicyLoadError } from '../engine/wasm.js';
+import { DecisionLogsConfigError } from '../decisionlog/index.js';
+import { ServiceConfigError } from '../services/index.js';
 
 const USAGE = `Usage: kmesh-opa run [flags] [policy files]
 
@@ -51,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   await agent.loadConfiguredPolicy(positional);
-  if (!stopping) await agent.listen();
+  if (!stopping) await agent.start();
   return -1; // keep running
 }
 
@@ -65,7 +67,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {
-    const known = err instanceof SettingsError || err instanceof ConfigError || err instanceof PolicyLoadError || err instanceof CompileError || isListenError(err);
+    const known = err instanceof SettingsError || err instanceof ConfigError || err instanceof ServiceConfigError || err instanceof DecisionLogsConfigError || err instanceof PolicyLoadError || err instanceof CompileError || isListenError(err);
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`kmesh-opa: ${known ? message : (err as Error).stack ?? message}\n`);
     process.exit(1);

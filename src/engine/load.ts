@@ -30,6 +30,8 @@ export interface ActivePolicy {
   /** Where it came from, for logs. */
   origin: string;
   regoVersion?: RegoVersion;
+  /** The Rego behind it, when it was compiled here (shown by GET /v1/policies). */
+  modules?: RegoModule[];
 }
 
 export async function loadPolicyFiles(source: PolicySource, options: EngineOptions): Promise<ActivePolicy> {
@@ -78,7 +80,7 @@ export async function loadRego(modules: RegoModule[], options: EngineOptions, or
   };
   const compiled = await compileRego(modules, compileOptions);
   const active = loadPolicyBytes(compiled.bundle, options, origin);
-  return { ...active, regoVersion: compiled.regoVersion };
+  return { ...active, regoVersion: compiled.regoVersion, modules };
 }
 
 /** `package envoy.authz` -> envoy/authz (the `package` line of every module). */

@@ -29,8 +29,12 @@ export function buildBundle(files: string[], entrypoints: string[] = ['envoy/aut
 
 export interface AgentProcess {
   child: ChildProcess;
+  /** ext_authz gRPC port. */
   port: number;
   address: string;
+  /** REST API and diagnostics base URLs. */
+  restUrl: string;
+  diagnosticsUrl: string;
   stderr(): string;
   stdout(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -38,21 +42,23 @@ export interface AgentProcess {
 
 /** Starts `kmesh-opa run` on a free port and waits until its listener is open. */
 export async function startAgent(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
-  const child = spawn(process.execPath, [CLI, 'run', '--opa-ext-authz-addr', '127.0.0.1:0', ...args], {
+  const listeners = ['--opa-ext-authz-addr', '127.0.0.1:0', '--opa-addr', '127.0.0.1:0', '--opa-diagnostic-addr', '127.0.0.1:0'];
+  const child = spawn(process.execPath, [CLI, 'run', ...listeners, ...args], {
     env: { ...process.env, KMESH_OPA_CACHE_DIR: join(ROOT, '.cache', 'test-compile'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const portOf = (msg: string) => Number(new RegExp(`"msg":"${msg}"[^\\n]*"port":(\\d+)`).exec(err)?.[1]);
   const port = await new Promise<number>((resolvePort, reject) => {
     const timer = setTimeout(() => reject(new Error(`agent did not start in time:\n${err}`)), 60_000);
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();
-      const m = /"msg":"ext_authz gRPC server listening"[^\n]*"port":(\d+)/.exec(err);
-      if (m) {
+      // The diagnostics listener opens last.
+      if (portOf('diagnostics listening')) {
         clearTimeout(timer);
-        resolvePort(Number(m[1]));
+        resolvePort(portOf('ext_authz gRPC server listening'));
       }
     });
     child.on('exit', (code) => {
@@ -64,6 +70,8 @@ export async function startAgent(args: string[], env: Record<string, string> = {
     child,
     port,
     address: `127.0.0.1:${port}`,
+    restUrl: `http://127.0.0.1:${portOf('REST API listening')}`,
+    diagnosticsUrl: `http://127.0.0.1:${portOf('diagnostics listening')}`,
     stderr: () => err,
     stdout: () => out,
     stop: (signal = 'SIGTERM') =>

@@ -28,6 +28,7 @@ function healthClient(address: string): HealthClient {
 const healthOf = (client: HealthClient, service = '') =>
   new Promise<string>((resolve, reject) => client.Check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));
 
+const LOOPBACK = ['--opa-ext-authz-addr', '127.0.0.1:0', '--opa-addr', '127.0.0.1:0', '--opa-diagnostic-addr', '127.0.0.1:0'];
 const quiet = createLogger('error', { write: () => true });
 
 describe('gRPC health (grpc.health.v1) on the ext_authz port', () => {
@@ -38,9 +39,9 @@ describe('gRPC health (grpc.health.v1) on the ext_authz port', () => {
   });
 
   it('is NOT_SERVING before a policy is loaded, SERVING after, NOT_SERVING during shutdown (Check and Watch)', async () => {
-    const { settings } = resolveSettings(['--opa-ext-authz-addr', '127.0.0.1:0', '--shutdown-grace-seconds', '5'], {});
+    const { settings } = resolveSettings([...LOOPBACK, '--shutdown-grace-seconds', '5'], {});
     agent = new Agent(settings, { logger: quiet, env: process.env });
-    const port = await agent.listen();
+    const port = (await agent.start()).grpc;
     const client = healthClient(`127.0.0.1:${port}`);
     expect(await healthOf(client)).toBe('NOT_SERVING');
     expect(await healthOf(client, 'envoy.service.auth.v3.Authorization')).toBe('NOT_SERVING');
@@ -66,9 +67,9 @@ describe('gRPC health (grpc.health.v1) on the ext_authz port', () => {
   });
 
   it('unknown services are NOT_FOUND', async () => {
-    const { settings } = resolveSettings(['--opa-ext-authz-addr', '127.0.0.1:0'], {});
+    const { settings } = resolveSettings(LOOPBACK, {});
     agent = new Agent(settings, { logger: quiet, env: process.env });
-    const client = healthClient(`127.0.0.1:${await agent.listen()}`);
+    const client = healthClient(`127.0.0.1:${(await agent.start()).grpc}`);
     await expect(healthOf(client, 'no.such.Service')).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
     client.close();
   });

@@ -12,7 +12,7 @@ import { loadPolicyFiles, type ActivePolicy, type EngineOptions } from './engine
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
 import { createDecisionLogs, parseDecisionLogsConfig, type DecisionLogs, type DecisionLogsConfig } from './decisionlog/index.js';
-import type { ApiDeps, PluginState, Probe } from './server/api.js';
+import type { ApiDecision, ApiDeps, PluginState, Probe } from './server/api.js';
 import { createDiagnosticsHandler } from './server/diagnostics.js';
 import { startGrpcServer, type RunningGrpcServer } from './server/grpc.js';
 import { listenHttp } from './server/http.js';
@@ -181,7 +181,21 @@ export class Agent {
       ready: () => this.readiness(),
       registry: this.metrics.registry,
       log: this.log,
+      ...(this.decisionLogs ? { decisionLog: (d: ApiDecision) => this.logApiDecision(d) } : {}),
     };
+  }
+
+  private logApiDecision(d: ApiDecision): void {
+    this.decisionLogs?.log({
+      decisionId: d.decisionId,
+      path: d.path,
+      input: d.input as Record<string, unknown> | undefined,
+      result: d.result,
+      ...(d.error ? { error: { reason: d.error.code, message: d.error.message } } : {}),
+      allowed: false,
+      revision: this.state.policy?.revision,
+      durationSeconds: (d.metrics.timer_server_handler_ns ?? 0) / 1e9,
+    });
   }
 
   private pluginStates(): Record<string, PluginState> {

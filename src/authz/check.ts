@@ -35,10 +35,13 @@ export interface CheckState {
 /** A decision as observers (decision logs, events) see it, after the answer is built. */
 export interface DecisionRecord {
   decisionId: string;
-  version: ApiVersion;
+  /** The ext_authz API the check came in on; absent for REST API decisions. */
+  version?: ApiVersion;
+  /** The data path decided, for REST API decisions (checks use the configured decision path). */
+  path?: string;
   input: Record<string, unknown> | undefined;
   result: unknown;
-  error?: { reason: FailureReason; message: string };
+  error?: { reason: FailureReason | string; message: string };
   allowed: boolean;
   revision: string | undefined;
   durationSeconds: number;

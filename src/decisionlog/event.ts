@@ -67,9 +67,15 @@ export function baseEvent(p: PendingDecision, ctx: EventContext): DecisionEvent 
     timestamp: formatTimestamp(p.timestampNs),
   };
   if (p.bundleName !== undefined) event.bundles = { [p.bundleName]: record.revision ? { revision: record.revision } : {} };
-  if (ctx.path) event.path = ctx.path;
-  if (ctx.query) event.query = ctx.query;
-  event.input = record.input === undefined ? null : withGoVersion(record.input);
+  if (record.path !== undefined) {
+    // A REST API decision: its own path, and a plain input (the AST quirk is the envoy plugin's).
+    event.path = record.path;
+    event.input = record.input === undefined ? null : record.input;
+  } else {
+    if (ctx.path) event.path = ctx.path;
+    if (ctx.query) event.query = ctx.query;
+    event.input = record.input === undefined ? null : withGoVersion(record.input);
+  }
   if (!record.error) event.result = record.result;
   return event;
 }

@@ -2,11 +2,9 @@
 // Envoy's official protos.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyClient, httpRequest, type EnvoyClient } from '../helpers/envoy-client.js';
+import { ADMIN_TOKEN } from '../helpers/seed.js';
 import { startAgent, type AgentProcess } from '../helpers/tools.js';
 
-// The seed page's ADMIN_TOKEN: HS256 with secret "secret", role admin, nbf 2018, exp 2050.
-export const ADMIN_TOKEN =
-  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYWRtaW4iLCJzdWIiOiJZbTlpIiwibmJmIjoxNTE0ODUxMTM5LCJleHAiOjI1MjQ2MDgwMDB9.H0-42LYzoWyQ_4MXAcED30u6lA5JE087eECV2nxDfXo';
 
 describe('embedded default policy (seed JWT example)', () => {
   let agent: AgentProcess;

@@ -6,8 +6,8 @@ import { createRequire } from 'node:module';
 // The SDK's ESM entry exports only loadPolicy; LoadedPolicy (used with our own instance) is on the CJS one.
 const { LoadedPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm', { with: { 'resolution-mode': 'require' } });
 type LoadedPolicy = InstanceType<typeof LoadedPolicy>;
-import { BuiltinError, createHostBuiltins, type BuiltinFn, type BuiltinValue, type HostBuiltins } from './builtins/index.js';
-import { parseJsonExact, stringifyJsonExact } from './json.js';
+import { BuiltinError, createHostBuiltins, type BuiltinFn, type BuiltinResult, type BuiltinValue, type HostBuiltins } from './builtins/index.js';
+import { parseRegoValue, stringifyJsonExact } from './json.js';
 
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
@@ -43,6 +43,7 @@ interface WasmExports {
   builtins(): number;
   entrypoints(): number;
   opa_json_dump(addr: number): number;
+  opa_value_dump(addr: number): number;
   opa_json_parse(addr: number, len: number): number;
   opa_malloc(len: number): number;
 }
@@ -216,8 +217,8 @@ class HostCalls {
   private callBuiltin(id: number, argAddrs: number[]): number {
     const fn = this.byId[id];
     if (!fn) throw new EvaluationError(`builtin #${id} is not implemented`);
-    const args = argAddrs.map((a) => this.readJson(a) as BuiltinValue);
-    let result: BuiltinValue | undefined;
+    const args = argAddrs.map((a) => this.readValue(a));
+    let result: BuiltinResult | undefined;
     try {
       result = fn(...args);
     } catch (err) {
@@ -228,11 +229,15 @@ class HostCalls {
   }
 
   readJson(addr: number): unknown {
-    const exports = this.exports!;
-    return parseJsonExact(this.readString(exports.opa_json_dump(addr)));
+    return parseRegoValue(this.readString(this.exports!.opa_json_dump(addr)));
   }
 
-  private writeJson(value: unknown): number {
+  /** Rego value syntax rather than JSON, so that sets stay sets (opa_json_dump makes them arrays). */
+  private readValue(addr: number): BuiltinValue {
+    return parseRegoValue(this.readString(this.exports!.opa_value_dump(addr)));
+  }
+
+  private writeJson(value: BuiltinResult): number {
     const exports = this.exports!;
     const bytes = this.encoder.encode(stringifyJsonExact(value) ?? 'null');
     const addr = exports.opa_malloc(bytes.length);

@@ -4,12 +4,14 @@ import {
   BuiltinError,
   compareGoStrings,
   isObject,
+  RegoSet,
   setOwn,
   stringOperand,
   utf8Bytes,
   type BuiltinFn,
   type BuiltinObject,
   type BuiltinValue,
+  type ResultObject,
 } from './values.js';
 
 const BASE64URL_PADDED = /^[A-Za-z0-9_-]*={0,2}$/;
@@ -88,8 +90,9 @@ export function queryUnescape(s: string): string {
 
 function encodeObjectValue(v: BuiltinValue | undefined): string[] {
   if (typeof v === 'string') return [v];
-  if (Array.isArray(v)) {
-    const items: BuiltinValue[] = v;
+  // A set's members come in Go OPA's order, as Go iterates them.
+  const items = Array.isArray(v) ? v : v instanceof RegoSet ? v.members : undefined;
+  if (items !== undefined) {
     const strings = items.filter((e): e is string => typeof e === 'string');
     if (strings.length === items.length) return strings;
   }
@@ -110,10 +113,10 @@ function encodeQueryObject(obj: BuiltinObject): string {
 const MAX_QUERY_PARAMS = 10000;
 
 /** Go's url.ParseQuery: any bad pair (semicolon, bad escape) fails the whole call. */
-function parseQuery(query: string): BuiltinObject {
+function parseQuery(query: string): ResultObject {
   const pairs = query.split('&');
   if (pairs.length > MAX_QUERY_PARAMS) throw new BuiltinError('number of URL query parameters exceeded limit');
-  const out: BuiltinObject = {};
+  const out: ResultObject = {};
   for (const pair of pairs) {
     if (pair.includes(';')) throw new BuiltinError('invalid semicolon separator in query');
     if (pair === '') continue;

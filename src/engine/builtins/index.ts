@@ -12,7 +12,7 @@ import { UuidState, uuidBuiltins } from './uuid.js';
 import type { BuiltinFn } from './values.js';
 import { yamlBuiltins } from './yaml.js';
 
-export { BuiltinError, type BuiltinFn, type BuiltinValue } from './values.js';
+export { BuiltinError, type BuiltinFn, type BuiltinResult, type BuiltinValue } from './values.js';
 
 export interface HostBuiltins {
   /** name (e.g. "io.jwt.decode_verify") -> implementation */

@@ -1,14 +1,14 @@
-// JSON text -> BuiltinValue the way Go OPA decodes it (json.Decoder with UseNumber): integers keep
+// JSON text -> BuiltinResult the way Go OPA decodes it (json.Decoder with UseNumber): integers keep
 // every digit, so those beyond Number.MAX_SAFE_INTEGER become bigint instead of losing precision.
-import { BuiltinError, setOwn, type BuiltinObject, type BuiltinValue } from './values.js';
+import { BuiltinError, setOwn, type BuiltinResult, type ResultObject } from './values.js';
 
 // Only texts with a run this long can hold an integer JSON.parse would round.
 const LONG_DIGIT_RUN = /\d{16}/;
 
-export function parseJson(text: string): BuiltinValue {
-  let parsed: BuiltinValue;
+export function parseJson(text: string): BuiltinResult {
+  let parsed: BuiltinResult;
   try {
-    parsed = JSON.parse(text) as BuiltinValue;
+    parsed = JSON.parse(text) as BuiltinResult;
   } catch (e) {
     throw new BuiltinError(`invalid JSON: ${(e as Error).message}`);
   }
@@ -20,7 +20,7 @@ class ExactJsonReader {
   private pos = 0;
   constructor(private readonly text: string) {}
 
-  document(): BuiltinValue {
+  document(): BuiltinResult {
     return this.value();
   }
 
@@ -28,7 +28,7 @@ class ExactJsonReader {
     while (this.pos < this.text.length && ' \t\n\r'.includes(this.text.charAt(this.pos))) this.pos++;
   }
 
-  private value(): BuiltinValue {
+  private value(): BuiltinResult {
     this.skipSpace();
     const c = this.text.charAt(this.pos);
     if (c === '{') return this.object();
@@ -40,13 +40,13 @@ class ExactJsonReader {
     return this.number();
   }
 
-  private literal(word: string, v: BuiltinValue): BuiltinValue {
+  private literal(word: string, v: BuiltinResult): BuiltinResult {
     this.pos += word.length;
     return v;
   }
 
-  private object(): BuiltinValue {
-    const out: BuiltinObject = {};
+  private object(): BuiltinResult {
+    const out: ResultObject = {};
     this.pos++;
     this.skipSpace();
     if (this.text.charAt(this.pos) === '}') {
@@ -64,8 +64,8 @@ class ExactJsonReader {
     }
   }
 
-  private array(): BuiltinValue {
-    const out: BuiltinValue[] = [];
+  private array(): BuiltinResult {
+    const out: BuiltinResult[] = [];
     this.pos++;
     this.skipSpace();
     if (this.text.charAt(this.pos) === ']') {

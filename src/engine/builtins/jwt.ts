@@ -11,15 +11,20 @@ import {
 import { decodeBase64Url } from './encoding.js';
 import { parseJson } from './json.js';
 import { parseVerificationKeys, TOKEN_ALGORITHMS, type VerificationKey } from './jwt-keys.js';
+import { parseFloat64 } from './numbers.js';
 import {
   BoundedCache,
   BuiltinError,
+  isNumber,
   isObject,
+  numberText,
   objectOperand,
   stringOperand,
   type BuiltinFn,
   type BuiltinObject,
+  type BuiltinResult,
   type BuiltinValue,
+  type ResultObject,
 } from './values.js';
 
 const KEY_CACHE_SIZE = 256;
@@ -66,13 +71,13 @@ function splitToken(jwt: BuiltinValue | undefined): Token {
   return { header, payload, signature };
 }
 
-function jsonObject(bytes: Buffer): BuiltinObject {
+function jsonObject(bytes: Buffer): ResultObject {
   const v = parseJson(bytes.toString('utf8'));
   if (!isObject(v)) throw new BuiltinError('decoded JSON type was not an Object');
   return v;
 }
 
-function decodeHeader(token: Token): BuiltinObject {
+function decodeHeader(token: Token): ResultObject {
   const header = jsonObject(decodeBase64Url(token.header));
   if (header['enc'] !== undefined) throw new BuiltinError('JWT is a JWE object, which is not supported');
   return header;
@@ -236,7 +241,7 @@ function trimQuotes(s: string): string {
   return s.replace(/^["']+|["']+$/g, '');
 }
 
-function jwtDecode(jwt: BuiltinValue | undefined): BuiltinValue {
+function jwtDecode(jwt: BuiltinValue | undefined): BuiltinResult {
   const token = splitToken(jwt);
   const header = decodeHeader(token);
   const payload = decodeBase64Url(token.payload);
@@ -292,8 +297,9 @@ function constraintString(name: string, v: BuiltinValue | undefined): string {
 }
 
 function constraintTime(v: BuiltinValue | undefined): number {
-  if (typeof v !== 'number' && typeof v !== 'bigint') throw new BuiltinError('token time constraint: must be a number');
-  const t = Number(v);
+  if (!isNumber(v)) throw new BuiltinError('token time constraint: must be a number');
+  const t = parseFloat64(numberText(v));
+  if (t === undefined) throw new BuiltinError('token time constraint: unvalid float64');
   if (t < 0) throw new BuiltinError('token time constraint: must not be negative');
   return t;
 }
@@ -367,7 +373,7 @@ function claimsAccepted(payload: BuiltinObject, c: Constraints, timeNs: number):
   return true;
 }
 
-const UNVERIFIED = (): BuiltinValue => [false, {}, {}];
+const UNVERIFIED = (): BuiltinResult => [false, {}, {}];
 
 function decodeVerifier(cache: JwtKeyCache, nowNs: () => bigint): BuiltinFn {
   return (jwt, constraintsArg) => {

@@ -1,12 +1,14 @@
 // sprintf with Go's fmt.Sprintf semantics over the argument types Go OPA hands it: int64, *big.Int,
 // float64 and string (every other Rego value arrives as its Rego text, e.g. `{"a": 1}` or `true`).
 import { formatGoFloat } from './gofloat.js';
+import { atoi64, parseBigInt, parseFloat64 } from './numbers.js';
 import {
   arrayOperand,
   goQuote,
   goQuoteRune,
   INT64_MAX,
   INT64_MIN,
+  RegoNumber,
   regoString,
   stringOperand,
   utf8Bytes,
@@ -22,11 +24,28 @@ type Arg =
 
 const TYPE_NAMES: Readonly<Record<Arg['kind'], string>> = { int: 'int64', big: '*big.Int', float: 'float64', string: 'string' };
 
+/**
+ * Go OPA's reading of a number's text: an int64 when the text is one, a float64 when it has a point
+ * (and fits), a *big.Int when it is all digits, else the text itself (so 1e21 is the string "1e21").
+ */
+function numberTextArg(text: string): Arg {
+  const i = atoi64(text);
+  if (i !== undefined) return { kind: 'int', v: i };
+  if (text.includes('.')) {
+    const f = parseFloat64(text);
+    return f === undefined ? { kind: 'string', v: text } : { kind: 'float', v: f };
+  }
+  const big = parseBigInt(text);
+  return big === undefined ? { kind: 'string', v: text } : { kind: 'big', v: big };
+}
+
 /** Go OPA's conversion of sprintf's operands into Go values. */
 function toArg(v: BuiltinValue): Arg {
   if (typeof v === 'string') return { kind: 'string', v };
   if (typeof v === 'bigint') return { kind: v >= INT64_MIN && v <= INT64_MAX ? 'int' : 'big', v };
+  // A plain number's text is an integer or a decimal with a point.
   if (typeof v === 'number') return Number.isSafeInteger(v) ? { kind: 'int', v: BigInt(v) } : { kind: 'float', v };
+  if (v instanceof RegoNumber) return numberTextArg(v.text);
   return { kind: 'string', v: regoString(v) };
 }
 

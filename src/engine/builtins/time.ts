@@ -16,6 +16,7 @@ import {
   type GoTime,
   type Zone,
 } from './gotime.js';
+import { roundedInt64 } from './numbers.js';
 import {
   BuiltinError,
   exactInteger,
@@ -23,7 +24,9 @@ import {
   INT64_MIN,
   integerResult,
   intOperand,
+  isNumber,
   numberOperand,
+  RegoNumber,
   stringOperand,
   type BuiltinFn,
   type BuiltinValue,
@@ -104,16 +107,17 @@ interface ZonedInput {
 const TZ_OPERAND = 'either number (ns) or [number (ns), string (tz)]';
 
 function nanosOperand(v: BuiltinValue | undefined): bigint {
-  const i = exactInteger(numberOperand(v, 1));
+  const n = numberOperand(v, 1);
+  const i = n instanceof RegoNumber ? roundedInt64(n.text) : exactInteger(n);
   if (i === undefined || i < INT64_MIN || i > INT64_MAX) throw new BuiltinError('timestamp too big');
   return i;
 }
 
 /** Go OPA's tzTime: ns, [ns, tz] or [ns, tz, layout]. */
 function zonedTime(v: BuiltinValue | undefined, zones: ZoneCache): ZonedInput {
-  if (typeof v === 'number' || typeof v === 'bigint') return { time: fromUnixNano(nanosOperand(v), UTC), layout: '' };
+  if (isNumber(v)) return { time: fromUnixNano(nanosOperand(v), UTC), layout: '' };
   if (!Array.isArray(v) || v.length === 0) throw new BuiltinError(`operand 1 must be ${TZ_OPERAND}`);
-  const ns = nanosOperand(numberOperand(v[0], 1));
+  const ns = nanosOperand(v[0]);
   const zone = v.length > 1 ? zones.get(stringOperand(v[1], 1)) : UTC;
   const layout = v.length > 2 ? stringOperand(v[2], 1) : '';
   return { time: fromUnixNano(ns, zone), layout };

@@ -1,6 +1,6 @@
 // uuid.rfc4122 (a random v4 UUID, stable per key within one evaluation) and uuid.parse.
 import { randomUUID } from 'node:crypto';
-import { integerResult, regoString, stringOperand, type BuiltinFn, type BuiltinObject } from './values.js';
+import { integerResult, regoString, stringOperand, type BuiltinFn, type ResultObject } from './values.js';
 
 /** Per-evaluation UUIDs: the same key yields the same UUID until the next evaluation starts. */
 export class UuidState {
@@ -62,9 +62,9 @@ const DOMAINS = ['Person', 'Group', 'Org'];
 // 100ns intervals between the Gregorian reform (1582-10-15) and the Unix epoch.
 const GREGORIAN_TO_UNIX_100NS = 122192928000000000n;
 
-function describe(u: Buffer): BuiltinObject {
+function describe(u: Buffer): ResultObject {
   const version = (u[6] ?? 0) >> 4;
-  const out: BuiltinObject = { version, variant: variantName(u[8] ?? 0) };
+  const out: ResultObject = { version, variant: variantName(u[8] ?? 0) };
   if (version !== 1 && version !== 2) return out;
   const time = BigInt(u.readUInt32BE(0)) | (BigInt(u.readUInt16BE(4)) << 32n) | (BigInt(u.readUInt16BE(6) & 0xfff) << 48n);
   out['time'] = integerResult((time - GREGORIAN_TO_UNIX_100NS) * 100n);

@@ -1,11 +1,37 @@
 // Shared value model of the host builtins: the shape the engine hands over, the error that
-// stands for a Go OPA builtin error, operand checks, and Rego's textual form of values.
+// stands for a Go OPA builtin error, operand checks, Go OPA's order of values and their Rego text.
 import type { Json } from '../../authz/types.js';
+import { atoi64, compareNumberTexts } from './numbers.js';
 
-/** JSON values as the engine passes them: integers beyond Number.MAX_SAFE_INTEGER arrive (and may be returned) as bigint. Rego sets arrive as arrays. */
-export type BuiltinValue = Json | bigint | BuiltinValue[] | { [k: string]: BuiltinValue };
-export type BuiltinFn = (...args: BuiltinValue[]) => BuiltinValue | undefined;
+/**
+ * A Rego number whose text is neither a plain integer nor a decimal that JavaScript prints back the same
+ * way (1.0, 1.50, 1e21, 1e-7, -0): Go OPA keeps a number's literal text, and sprintf, Rego's text form and
+ * the time builtins decide by it.
+ */
+export class RegoNumber {
+  constructor(readonly text: string) {}
+}
+
+/** A Rego set, its members in Go OPA's order (ast.Compare), the order in which Go iterates and prints sets. */
+export class RegoSet {
+  readonly members: readonly BuiltinValue[];
+  constructor(members: Iterable<BuiltinValue>) {
+    this.members = [...members].sort(compareValues);
+  }
+}
+
+/**
+ * Values as the engine passes them: JSON, with integers beyond Number.MAX_SAFE_INTEGER as bigint, numbers
+ * whose text matters as RegoNumber, and sets as RegoSet. A plain number is an integer or a decimal whose
+ * text is what String() gives.
+ */
+export type BuiltinValue = Json | bigint | RegoNumber | RegoSet | BuiltinValue[] | { [k: string]: BuiltinValue };
+/** What builtins return: JSON (and bigint), which the engine can write back; no builtin returns a set. */
+export type BuiltinResult = Json | bigint | BuiltinResult[] | { [k: string]: BuiltinResult };
+export type BuiltinFn = (...args: BuiltinValue[]) => BuiltinResult | undefined;
 export type BuiltinObject = { [k: string]: BuiltinValue };
+export type ResultObject = { [k: string]: BuiltinResult };
+export type RegoNumeric = number | bigint | RegoNumber;
 
 /** Thrown for Go OPA's builtin errors; the engine turns it into "undefined" (OPA's non-strict mode). */
 export class BuiltinError extends Error {
@@ -13,13 +39,18 @@ export class BuiltinError extends Error {
 }
 
 export function isObject(v: BuiltinValue | undefined): v is BuiltinObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegoNumber) && !(v instanceof RegoSet);
+}
+
+export function isNumber(v: BuiltinValue | undefined): v is RegoNumeric {
+  return typeof v === 'number' || typeof v === 'bigint' || v instanceof RegoNumber;
 }
 
 function typeName(v: BuiltinValue | undefined): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
-  if (typeof v === 'bigint') return 'number';
+  if (isNumber(v)) return 'number';
+  if (v instanceof RegoSet) return 'set';
   return typeof v;
 }
 
@@ -42,15 +73,15 @@ export function arrayOperand(v: BuiltinValue | undefined, pos: number): BuiltinV
   return v;
 }
 
-export function numberOperand(v: BuiltinValue | undefined, pos: number): number | bigint {
-  if (typeof v !== 'number' && typeof v !== 'bigint') throw operandTypeError(pos, v, 'number');
+export function numberOperand(v: BuiltinValue | undefined, pos: number): RegoNumeric {
+  if (!isNumber(v)) throw operandTypeError(pos, v, 'number');
   return v;
 }
 
-/** Go OPA's IntOperand: a number that is an integer fitting Go's int. */
+/** Go OPA's IntOperand: a number whose text is an integer fitting Go's int (so 1.0 and 1e3 are not). */
 export function intOperand(v: BuiltinValue | undefined, pos: number): bigint {
   const n = numberOperand(v, pos);
-  const i = exactInteger(n);
+  const i = n instanceof RegoNumber ? atoi64(n.text) : exactInteger(n);
   if (i === undefined || i < INT64_MIN || i > INT64_MAX) throw new BuiltinError(`operand ${pos} must be integer number but got floating-point number`);
   return i;
 }
@@ -117,6 +148,11 @@ export function goQuoteRune(cp: number, asciiOnly: boolean, quote: string): stri
   return '\\U' + hexPad(cp, 8);
 }
 
+/** A number's text as Go OPA holds it. */
+export function numberText(n: RegoNumeric): string {
+  return n instanceof RegoNumber ? n.text : String(n);
+}
+
 /** Rego's textual form of a value (ast.Value.String()), as sprintf shows non-string operands. */
 export function regoString(v: BuiltinValue): string {
   if (v === null) return 'null';
@@ -130,12 +166,77 @@ export function regoString(v: BuiltinValue): string {
       return goQuote(v);
   }
   if (Array.isArray(v)) return '[' + v.map(regoString).join(', ') + ']';
+  if (v instanceof RegoNumber) return v.text;
+  if (v instanceof RegoSet) return v.members.length === 0 ? 'set()' : '{' + v.members.map(regoString).join(', ') + '}';
   const keys = Object.keys(v).sort(compareGoStrings);
   return '{' + keys.map((k) => `${goQuote(k)}: ${regoString(v[k] as BuiltinValue)}`).join(', ') + '}';
 }
 
+// ---- Go OPA's order of values (ast.Compare) ----------------------------------------------------
+
+/** ast.Compare's rank of each kind: null < boolean < number < string < array < object < set. */
+function kindRank(v: BuiltinValue): number {
+  if (v === null) return 0;
+  switch (typeof v) {
+    case 'boolean':
+      return 1;
+    case 'number':
+    case 'bigint':
+      return 2;
+    case 'string':
+      return 3;
+  }
+  if (Array.isArray(v)) return 4;
+  if (v instanceof RegoNumber) return 2;
+  if (v instanceof RegoSet) return 6;
+  return 5;
+}
+
+function sign(n: number): number {
+  return n < 0 ? -1 : n > 0 ? 1 : 0;
+}
+
+function compareNumbers(a: RegoNumeric, b: RegoNumeric): number {
+  if (typeof a === 'number' && typeof b === 'number' && Number.isSafeInteger(a) && Number.isSafeInteger(b)) return sign(a - b);
+  return compareNumberTexts(numberText(a), numberText(b));
+}
+
+function compareSequences(a: readonly BuiltinValue[], b: readonly BuiltinValue[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareValues(a[i] as BuiltinValue, b[i] as BuiltinValue);
+    if (c !== 0) return c;
+  }
+  return sign(a.length - b.length);
+}
+
+function compareObjects(a: BuiltinObject, b: BuiltinObject): number {
+  const ak = Object.keys(a).sort(compareGoStrings);
+  const bk = Object.keys(b).sort(compareGoStrings);
+  const n = Math.min(ak.length, bk.length);
+  for (let i = 0; i < n; i++) {
+    const [ka, kb] = [ak[i] as string, bk[i] as string];
+    const c = compareGoStrings(ka, kb) || compareValues(a[ka] as BuiltinValue, b[kb] as BuiltinValue);
+    if (c !== 0) return sign(c);
+  }
+  return sign(ak.length - bk.length);
+}
+
+/** ast.Compare: Go OPA's total order of values, by which sets are sorted. */
+export function compareValues(a: BuiltinValue, b: BuiltinValue): number {
+  const [ra, rb] = [kindRank(a), kindRank(b)];
+  if (ra !== rb) return ra < rb ? -1 : 1;
+  if (isNumber(a) && isNumber(b)) return compareNumbers(a, b);
+  if (typeof a === 'boolean') return a === b ? 0 : a ? 1 : -1;
+  if (typeof a === 'string') return sign(compareGoStrings(a, b as string));
+  if (Array.isArray(a)) return compareSequences(a, b as BuiltinValue[]);
+  if (a instanceof RegoSet) return compareSequences(a.members, (b as RegoSet).members);
+  if (isObject(a)) return compareObjects(a, b as BuiltinObject);
+  return 0; // null
+}
+
 /** Adds a key taken from data, so that "__proto__" becomes an own property instead of a prototype. */
-export function setOwn(obj: BuiltinObject, key: string, value: BuiltinValue): void {
+export function setOwn<V>(obj: { [k: string]: V }, key: string, value: V): void {
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
 }

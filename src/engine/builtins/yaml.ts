@@ -11,11 +11,14 @@ import {
   INT64_MIN,
   integerResult,
   isObject,
+  RegoNumber,
+  RegoSet,
   setOwn,
   stringOperand,
   type BuiltinFn,
-  type BuiltinObject,
+  type BuiltinResult,
   type BuiltinValue,
+  type ResultObject,
 } from './values.js';
 
 // ---- go-yaml v2 scalar resolution ------------------------------------------------------------------
@@ -187,10 +190,10 @@ function jsonKey(key: YamlValue): string {
   }
 }
 
-function toJson(v: YamlValue): BuiltinValue {
+function toJson(v: YamlValue): BuiltinResult {
   if (Array.isArray(v)) return v.map(toJson);
   if (v instanceof Map) {
-    const out: BuiltinObject = {};
+    const out: ResultObject = {};
     for (const [k, item] of v) setOwn(out, k, toJson(item));
     return out;
   }
@@ -213,7 +216,7 @@ function firstDocument(text: string): Document.Parsed | undefined {
   return doc;
 }
 
-function yamlUnmarshal(text: string): BuiltinValue {
+function yamlUnmarshal(text: string): BuiltinResult {
   const doc = firstDocument(text);
   if (doc === undefined) return null;
   return toJson(new YamlDecoder(doc).decode(doc.contents));
@@ -403,14 +406,14 @@ class YamlEmitter {
     this.write(' '.repeat(indent));
   }
 
-  document(v: BuiltinValue): void {
+  document(v: BuiltinResult): void {
     if (Array.isArray(v) && v.length > 0) this.sequence(v, 0, true);
     else if (isObject(v) && Object.keys(v).length > 0) this.mapping(v, 0, true);
     // A root block scalar is indented like a mapping value.
     else this.leaf(v, 2, false);
   }
 
-  private mapping(obj: BuiltinObject, indent: number, firstInline: boolean): void {
+  private mapping(obj: ResultObject, indent: number, firstInline: boolean): void {
     const keys = Object.keys(obj).sort((a, b) => (goNaturalLess(a, b) ? -1 : goNaturalLess(b, a) ? 1 : 0));
     keys.forEach((k, i) => {
       if (i > 0 || !firstInline) this.indent(indent);
@@ -428,7 +431,7 @@ class YamlEmitter {
     });
   }
 
-  private mapValue(v: BuiltinValue, indent: number): void {
+  private mapValue(v: BuiltinResult, indent: number): void {
     if (Array.isArray(v) && v.length > 0) this.sequence(v, indent, false);
     else if (isObject(v) && Object.keys(v).length > 0) this.mapping(v, indent + 2, false);
     else {
@@ -437,7 +440,7 @@ class YamlEmitter {
     }
   }
 
-  private sequence(items: BuiltinValue[], indent: number, firstInline: boolean): void {
+  private sequence(items: BuiltinResult[], indent: number, firstInline: boolean): void {
     items.forEach((item, i) => {
       if (i > 0 || !firstInline) this.indent(indent);
       this.write('- ');
@@ -447,7 +450,7 @@ class YamlEmitter {
     });
   }
 
-  private leaf(v: BuiltinValue, indent: number, simpleKey: boolean): void {
+  private leaf(v: BuiltinResult, indent: number, simpleKey: boolean): void {
     if (v === null) this.write('null');
     else if (typeof v === 'boolean') this.write(v ? 'true' : 'false');
     else if (typeof v === 'number' || typeof v === 'bigint') this.write(numberText(v));
@@ -520,9 +523,23 @@ class YamlEmitter {
   }
 }
 
+/**
+ * The value as Go OPA hands it to the YAML encoder (ast.JSON): sets become arrays in set order, and a
+ * number whose text matters becomes the float64 go-yaml reads back from that text.
+ */
+function jsonView(v: BuiltinValue): BuiltinResult {
+  if (v instanceof RegoSet) return v.members.map(jsonView);
+  if (v instanceof RegoNumber) return Number(v.text);
+  if (Array.isArray(v)) return v.map(jsonView);
+  if (!isObject(v)) return v;
+  const out: ResultObject = {};
+  for (const [k, item] of Object.entries(v)) setOwn(out, k, jsonView(item));
+  return out;
+}
+
 function yamlMarshal(v: BuiltinValue | undefined): string {
   const e = new YamlEmitter();
-  e.document(v ?? null);
+  e.document(jsonView(v ?? null));
   return e.text();
 }
 

@@ -36,9 +36,9 @@ function bigintJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `@@${x.toString()}@@` : x)).replace(/"@@(-?\d+)@@"/g, '$1');
 }
 
-/** `opa eval` of a query with the given input; undefined when OPA has no result. */
-export function opaEval(query: string, input: unknown): BuiltinValue | undefined {
-  const r = spawnSync(opaBinary(), ['eval', '-f', 'json', '--stdin-input', query], { input: bigintJson(input), encoding: 'utf8', maxBuffer: 64 << 20 });
+/** `opa eval` of a query with the given input (and Rego/data files); undefined when OPA has no result. */
+export function opaEval(query: string, input: unknown, files: string[] = []): BuiltinValue | undefined {
+  const r = spawnSync(opaBinary(), ['eval', '-f', 'json', '--stdin-input', ...files.flatMap((f) => ['-d', f]), query], { input: bigintJson(input), encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0 && r.stdout === '') throw new Error(`opa eval failed: ${r.stderr}`);
   const out = parseJson(r.stdout) as { errors?: unknown; result?: Array<{ expressions: Array<{ value: BuiltinValue }> }> };
   if (out.errors !== undefined) throw new Error(`opa eval error: ${JSON.stringify(out.errors)}`);

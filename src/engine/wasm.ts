@@ -46,7 +46,11 @@ interface WasmExports {
   opa_value_dump(addr: number): number;
   opa_json_parse(addr: number, len: number): number;
   opa_malloc(len: number): number;
+  /** ABI 1.2 one-call evaluation: returns the address of the result set's JSON text. */
+  opa_eval?(reserved: number, entrypoint: number, data: number, input: number, inputLen: number, heapPtr: number, format: number): number;
 }
+
+const PAGE = 64 * 1024;
 
 export class WasmPolicy {
   readonly entrypoint: string;
@@ -60,11 +64,16 @@ export class WasmPolicy {
   readonly entrypoints: Readonly<Record<string, number>>;
   /** The data document the module was loaded with. */
   readonly data: unknown;
+  private readonly fastEval: WasmExports['opa_eval'];
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder();
 
   private constructor(loaded: LoadedPolicy, entrypoint: string, entrypointId: number, builtins: HostBuiltins, hostBuiltins: string[], data: unknown) {
     this.loaded = loaded;
     this.entrypoints = loaded.entrypoints as Record<string, number>;
     this.data = data;
+    const exports = (loaded.wasmInstance as WebAssembly.Instance).exports as unknown as WasmExports;
+    this.fastEval = Number(loaded.minorVersion) >= 2 ? exports.opa_eval : undefined;
     this.entrypoint = entrypoint;
     this.entrypointId = entrypointId;
     this.builtins = builtins;
@@ -141,7 +150,7 @@ export class WasmPolicy {
     this.builtins.startEvaluation();
     let resultSet: unknown;
     try {
-      resultSet = this.loaded.evaluate(input, id);
+      resultSet = this.fastEval ? this.evalOneCall(this.fastEval, id, input) : this.loaded.evaluate(input, id);
     } catch (err) {
       throw new EvaluationError(describeThrown(err));
     }
@@ -149,6 +158,42 @@ export class WasmPolicy {
     const first = resultSet[0] as { result?: unknown };
     return first.result;
   }
+
+  /**
+   * The SDK's ABI 1.2 path without its per-call allocations: the input's JSON is encoded straight into
+   * the module's memory above the data heap, and the common boolean result sets are recognised without
+   * decoding them.
+   */
+  private evalOneCall(opaEval: NonNullable<WasmExports['opa_eval']>, id: number, input: unknown): unknown {
+    const loaded = this.loaded;
+    const memory = loaded.mem;
+    const inputAddr = loaded.dataHeapPtr as number;
+    let inputLen = 0;
+    if (input !== undefined) {
+      const text = JSON.stringify(input);
+      const room = text.length * 3; // UTF-8 needs at most 3 bytes per UTF-16 unit
+      const short = inputAddr + room - memory.buffer.byteLength;
+      if (short > 0) memory.grow(Math.ceil(short / PAGE));
+      inputLen = this.encoder.encodeInto(text, new Uint8Array(memory.buffer, inputAddr, room)).written;
+    }
+    const at = opaEval(0, id, loaded.dataAddr, inputAddr, inputLen, inputAddr + inputLen, 0);
+    const heap = new Uint8Array(memory.buffer);
+    const end = heap.indexOf(0, at);
+    const len = end - at;
+    if (len === TRUE_SET.length && sameBytes(heap, at, TRUE_SET)) return TRUE_RESULT;
+    if (len === FALSE_SET.length && sameBytes(heap, at, FALSE_SET)) return FALSE_RESULT;
+    return JSON.parse(this.decoder.decode(heap.subarray(at, end)));
+  }
+}
+
+const TRUE_SET = Buffer.from('[{"result":true}]');
+const FALSE_SET = Buffer.from('[{"result":false}]');
+const TRUE_RESULT = Object.freeze([Object.freeze({ result: true })]);
+const FALSE_RESULT = Object.freeze([Object.freeze({ result: false })]);
+
+function sameBytes(heap: Uint8Array, at: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (heap[at + i] !== expected[i]) return false;
+  return true;
 }
 
 function descend(value: unknown, segments: string[]): unknown {
@@ -179,6 +224,8 @@ class HostCalls {
   private byId: (BuiltinFn | undefined)[] = [];
   private readonly decoder = new TextDecoder();
   private readonly encoder = new TextEncoder();
+  /** Encodings of frozen result objects, which builtins hand back again (cached verifications). */
+  private readonly encoded = new WeakMap<object, Uint8Array>();
 
   constructor(
     private readonly memory: WebAssembly.Memory,
@@ -239,12 +286,22 @@ class HostCalls {
 
   private writeJson(value: BuiltinResult): number {
     const exports = this.exports!;
-    const bytes = this.encoder.encode(stringifyJsonExact(value) ?? 'null');
+    const bytes = this.encodeResult(value);
     const addr = exports.opa_malloc(bytes.length);
     new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
     const parsed = exports.opa_json_parse(addr, bytes.length);
     if (parsed === 0) throw new EvaluationError('builtin returned a value the policy cannot read');
     return parsed;
+  }
+
+  private encodeResult(value: BuiltinResult): Uint8Array {
+    const reusable = typeof value === 'object' && value !== null && Object.isFrozen(value);
+    let bytes = reusable ? this.encoded.get(value) : undefined;
+    if (!bytes) {
+      bytes = this.encoder.encode(stringifyJsonExact(value) ?? 'null');
+      if (reusable) this.encoded.set(value, bytes);
+    }
+    return bytes;
   }
 
   private readString(addr: number): string {

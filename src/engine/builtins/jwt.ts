@@ -375,27 +375,63 @@ function claimsAccepted(payload: BuiltinObject, c: Constraints, timeNs: number):
 
 const UNVERIFIED = (): BuiltinResult => [false, {}, {}];
 
-function decodeVerifier(cache: JwtKeyCache, nowNs: () => bigint): BuiltinFn {
-  return (jwt, constraintsArg) => {
-    const c = parseConstraints(objectOperand(constraintsArg, 2), cache);
-    const timeNs = c.time ?? Number(nowNs());
-    let current: BuiltinValue | undefined = jwt;
-    for (;;) {
-      const token = splitToken(current);
-      const decodedHeader = decodeHeader(token);
-      const h = parseTokenHeader(decodedHeader);
-      if (!headerValid(h)) return UNVERIFIED();
-      if (c.alg !== '' && c.alg !== h.alg) return UNVERIFIED();
-      const signature = decodeBase64Url(token.signature);
-      if (!signatureVerified(c, cache, h, `${token.header}.${token.payload}`, signature)) return UNVERIFIED();
-      const payload = decodeBase64Url(token.payload);
-      if (h.cty.toLowerCase() === 'jwt') {
-        current = payload.toString('utf8');
-        continue;
-      }
-      const claims = jsonObject(payload);
-      return claimsAccepted(claims, c, timeNs) ? [true, decodedHeader, claims] : UNVERIFIED();
+/** Verified tokens remembered per instance, so a token seen again skips decoding and the signature check. */
+const VERIFIED_CACHE_SIZE = 1024;
+
+/**
+ * What a token is once its signature is checked, which depends only on the token and the key and alg
+ * constraints: not verified, or its header and claims (nested `cty: JWT` tokens unwrapped). The time,
+ * iss and aud checks still run on every call. `accepted` is the builtin's result object, returned as the
+ * same object on every hit so that the engine can reuse its encoding.
+ */
+type Verification = { ok: false } | { ok: true; claims: BuiltinObject; accepted: BuiltinResult };
+
+function verifyToken(jwt: BuiltinValue, c: Constraints, cache: JwtKeyCache): Verification {
+  let current: BuiltinValue | undefined = jwt;
+  for (;;) {
+    const token = splitToken(current);
+    const decodedHeader = decodeHeader(token);
+    const h = parseTokenHeader(decodedHeader);
+    if (!headerValid(h)) return { ok: false };
+    if (c.alg !== '' && c.alg !== h.alg) return { ok: false };
+    const signature = decodeBase64Url(token.signature);
+    if (!signatureVerified(c, cache, h, `${token.header}.${token.payload}`, signature)) return { ok: false };
+    const payload = decodeBase64Url(token.payload);
+    if (h.cty.toLowerCase() === 'jwt') {
+      current = payload.toString('utf8');
+      continue;
     }
+    const claims = jsonObject(payload);
+    return { ok: true, claims, accepted: deepFreeze([true, decodedHeader, claims]) };
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+function decodeVerifier(cache: JwtKeyCache, nowNs: () => bigint): BuiltinFn {
+  const verified = new Map<string, Verification>();
+  return (jwt, constraintsArg) => {
+    const constraints = objectOperand(constraintsArg, 2);
+    const c = parseConstraints(constraints, cache);
+    const timeNs = c.time ?? Number(nowNs());
+    // Malformed tokens throw and are not remembered; they are cheap to reject again.
+    const key = typeof jwt === 'string' ? `${c.alg}\0${c.secret}\0${String(constraints.cert ?? '')}\0${jwt}` : undefined;
+    let v = key === undefined ? undefined : verified.get(key);
+    if (v === undefined) {
+      v = verifyToken(jwt, c, cache);
+      if (key !== undefined) {
+        if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+        verified.set(key, v);
+      }
+    }
+    if (!v.ok) return UNVERIFIED();
+    return claimsAccepted(v.claims, c, timeNs) ? v.accepted : UNVERIFIED();
   };
 }
 

@@ -3,7 +3,6 @@
 // hand-written codec in authz/wire.ts (so no generic protobuf reflection runs per request).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +97,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     server.addService(serviceDefinition(version, pkg), { Check: handler });
   }
   if (options.enableReflection) {
+    // Loaded only when asked for: it is a large module few deployments enable.
+    const { ReflectionService } = await import('@grpc/reflection');
     new ReflectionService(Object.assign({}, ...packages) as protoLoader.PackageDefinition).addToServer(server);
   }
   const port = await new Promise<number>((resolvePort, reject) => {

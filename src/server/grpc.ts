@@ -49,7 +49,9 @@ export interface RunningGrpcServer {
 }
 
 function loadPackage(version: ApiVersion): protoLoader.PackageDefinition {
-  return protoLoader.loadSync(join(PROTO_DIR, SERVICES[version].file), { includeDirs: [PROTO_DIR] });
+  // Relative to the include dir, so that every file (and every import) is known by its proto path.
+  // keepCase: field names as written, which is what reflection clients show (the codec does the wire work).
+  return protoLoader.loadSync(SERVICES[version].file, { includeDirs: [PROTO_DIR], keepCase: true });
 }
 
 function serviceDefinition(version: ApiVersion, pkg: protoLoader.PackageDefinition): grpc.ServiceDefinition {
@@ -98,8 +100,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }
   if (options.enableReflection) {
     // Loaded only when asked for: it is a large module few deployments enable.
-    const { ReflectionService } = await import('@grpc/reflection');
-    new ReflectionService(Object.assign({}, ...packages) as protoLoader.PackageDefinition).addToServer(server);
+    const { addReflection } = await import('./reflection.js');
+    await addReflection(server, packages);
   }
   const port = await new Promise<number>((resolvePort, reject) => {
     server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => {

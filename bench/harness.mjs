@@ -57,7 +57,7 @@ async function verifyDecisions(server, w) {
 function startServer(name, p, config, logFile, profileDir) {
   if (name === 'kmesh-opa') {
     const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-    return startKmeshOpa({ bundle: p.bundle, cpu: config.serverCpu, logFile, nodeArgs });
+    return startKmeshOpa({ bundle: p.bundle, cpu: config.serverCpu, logFile, nodeArgs, args: config.kmeshArgs });
   }
   if (!config.plugin) throw new Error('no opa-envoy-plugin binary');
   return startGoPlugin({

@@ -17,6 +17,7 @@ import { WORKLOAD_NAMES } from './workloads.mjs';
  * @property {number} loadCpu
  * @property {string} resultsDir
  * @property {boolean} cpuProfile run kmesh-opa under --cpu-prof and report where its time goes
+ * @property {string[]} kmeshArgs extra `kmesh-opa run` arguments (e.g. decision logs on)
  * @property {string} ghz
  * @property {string} opa
  * @property {string | undefined} plugin the Go reference; undefined benchmarks kmesh-opa alone
@@ -33,6 +34,7 @@ export const USAGE = `Environment knobs (defaults in brackets):
   BENCH_LOAD_CPU     CPU ghz is pinned to [1]
   BENCH_RESULTS_DIR  where the report goes [bench/results]
   BENCH_CPU_PROF     1 to run kmesh-opa under node --cpu-prof and list its hottest functions [0]
+  BENCH_KMESH_ARGS   extra kmesh-opa run arguments, space-separated, e.g. "--opa-set decision_logs.console=true" []
   BENCH_SKIP_BUILD   1 to use dist/ as it is instead of running npm run build first [0]
   OPA_ENVOY_PLUGIN   the Go opa-envoy-plugin binary (run.sh finds or builds one; empty: kmesh-opa alone)
   GHZ, OPA           the ghz and opa binaries (run.sh installs them into .tools/bin)`;
@@ -96,6 +98,7 @@ export function readConfig(env) {
     loadCpu,
     resultsDir: env.BENCH_RESULTS_DIR ?? join(PROJECT_ROOT, 'bench', 'results'),
     cpuProfile: env.BENCH_CPU_PROF === '1',
+    kmeshArgs: (env.BENCH_KMESH_ARGS ?? '').split(' ').filter(Boolean),
     ghz: need('GHZ'),
     opa: need('OPA'),
     plugin: env.OPA_ENVOY_PLUGIN || undefined,

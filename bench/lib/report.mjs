@@ -125,7 +125,8 @@ function markdown({ config, servers, cells, runs, meta, workloads, chartName }) 
   lines.push(`# ext_authz benchmark: ${servers.join(' vs ')}`, '');
   lines.push(`Run ${meta.startedAt}. Settings: ${config.duration} timed per run after ${config.warmup} of warm-up, ${config.rounds} round(s), ` +
     `concurrency ${config.concurrency.join('/')}, ghz --connections min(concurrency, ${config.connections}); server pinned to CPU ${config.serverCpu}, ghz to CPU ${config.loadCpu}; ` +
-    `a fresh server per run.${config.cpuProfile ? ' **kmesh-opa ran under node --cpu-prof: its figures include the profiler\'s cost.**' : ''}`, '');
+    `a fresh server per run.${config.cpuProfile ? ' **kmesh-opa ran under node --cpu-prof: its figures include the profiler\'s cost.**' : ''}` +
+    `${config.kmeshArgs.length ? ` kmesh-opa extra arguments: \`${config.kmeshArgs.join(' ')}\`.` : ''}`, '');
   const m = meta.machine;
   lines.push(`Machine: ${m.cpus} × ${m.cpuModel}, Linux ${m.kernel}, Node ${m.node}. Tools: ghz ${meta.versions.ghz}; opa ${meta.versions.opa}; plugin: ${meta.versions.plugin}.`, '');
   lines.push(`Load before: \`${meta.loadBefore}\``, '', `Load after: \`${meta.loadAfter}\``, '');

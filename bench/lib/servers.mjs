@@ -109,17 +109,18 @@ async function tail(file) {
 
 /**
  * kmesh-opa on a bundle built by `opa build -t wasm`; ready when it logs its listening port.
- * @param {{ bundle: string, cpu: number, logFile: string, nodeArgs?: string[] }} options
+ * @param {{ bundle: string, cpu: number, logFile: string, nodeArgs?: string[], args?: string[] }} options
  * @returns {Promise<RunningServer>}
  */
-export async function startKmeshOpa({ bundle, cpu, logFile, nodeArgs = [] }) {
+export async function startKmeshOpa({ bundle, cpu, logFile, nodeArgs = [], args = [] }) {
   let port = 0;
   const onLine = (/** @type {string} */ line) => {
     if (!line.includes('ext_authz gRPC server listening')) return;
     const parsed = JSON.parse(line);
     if (typeof parsed.port === 'number') port = parsed.port;
   };
-  const command = [process.execPath, ...nodeArgs, KMESH_OPA_CLI, 'run', '--opa-ext-authz-addr', '127.0.0.1:0', bundle];
+  const listeners = ['--opa-ext-authz-addr', '127.0.0.1:0', '--opa-addr', '127.0.0.1:0', '--opa-diagnostic-addr', '127.0.0.1:0'];
+  const command = [process.execPath, ...nodeArgs, KMESH_OPA_CLI, 'run', ...listeners, ...args, bundle];
   const proc = launch('kmesh-opa', command, cpu, logFile, onLine);
   await waitReady('kmesh-opa', proc.exited, async () => port !== 0, logFile);
   return { label: 'kmesh-opa', pid: proc.pid, address: `127.0.0.1:${port}`, stop: proc.stop };

@@ -5,6 +5,7 @@
 // Order: Go reads header and query objects in random (map) order; here they come out in the
 // object's key order as the evaluator produced it, so one decision always gives one answer.
 // `append` is never set on a header option: the plugin leaves it unset (Envoy's default applies).
+import { goTypeName } from './gocompat/text.js';
 import { parseInt64 } from './gocompat/strconv.js';
 import { GoError } from './gocompat/text.js';
 import type { CheckResponse, DeniedHttpResponse, HeaderValueOption, JsonObject, OkHttpResponse, QueryParameter } from './types.js';
@@ -50,7 +51,7 @@ function withDecisionId(metadata: JsonObject | undefined, decisionId: string): J
 
 function booleanDecision(decision: unknown): boolean {
   if (typeof decision === 'boolean') return decision;
-  throw new DecisionError(`failed to get response status: illegal value for policy evaluation result: ${goType(decision)}`);
+  throw new DecisionError(`failed to get response status: illegal value for policy evaluation result: ${goTypeName(decision)}`);
 }
 
 // The plugin reads the keys in this order, so the first bad one is the one reported.
@@ -94,7 +95,7 @@ function allowedOf(decision: Decision): boolean {
   }
   if (typeof allowed !== 'boolean') {
     throw new DecisionError(
-      `failed to get response status: type assertion error, expected allowed to be of type 'boolean' but got '${goType(allowed)}'`,
+      `failed to get response status: type assertion error, expected allowed to be of type 'boolean' but got '${goTypeName(allowed)}'`,
     );
   }
   return allowed;
@@ -119,7 +120,7 @@ function headerOptions(decision: Decision, key: string, context: string): Header
 }
 
 function notAHeaderObject(value: unknown, context: string): DecisionError {
-  return new DecisionError(`${context}: type assertion error, expected headers to be of type 'object' but got '${goType(value)}'`);
+  return new DecisionError(`${context}: type assertion error, expected headers to be of type 'object' but got '${goTypeName(value)}'`);
 }
 
 function addHeaders(headers: Decision, options: HeaderValueOption[], context: string): void {
@@ -128,7 +129,7 @@ function addHeaders(headers: Decision, options: HeaderValueOption[], context: st
       options.push({ header: { key, value } });
     } else if (Array.isArray(value)) {
       for (const item of value) {
-        if (typeof item !== 'string') throw new DecisionError(`${context}: invalid value type ${goType(item)} for header '${key}'`);
+        if (typeof item !== 'string') throw new DecisionError(`${context}: invalid value type ${goTypeName(item)} for header '${key}'`);
         options.push({ header: { key, value: item } });
       }
     } else {
@@ -141,11 +142,11 @@ function stringList(decision: Decision, key: string, context: string): string[] 
   const value = decision[key];
   if (value === undefined) return [];
   if (!Array.isArray(value)) {
-    throw new DecisionError(`${context}: type assertion error, expected ${key} to be of type '[]string' but got '${goType(value)}'`);
+    throw new DecisionError(`${context}: type assertion error, expected ${key} to be of type '[]string' but got '${goTypeName(value)}'`);
   }
   for (const item of value) {
     if (typeof item !== 'string') {
-      throw new DecisionError(`${context}: type assertion error, expected ${key} value to be of type 'string' but got '${goType(item)}'`);
+      throw new DecisionError(`${context}: type assertion error, expected ${key} value to be of type 'string' but got '${goTypeName(item)}'`);
     }
   }
   return value as string[];
@@ -157,7 +158,7 @@ function queryParameters(decision: Decision): QueryParameter[] {
   const parameters: QueryParameter[] = [];
   if (value === undefined) return parameters;
   if (!isObject(value)) {
-    throw new DecisionError(`${context}: type assertion error, expected query_parameters_to_set to be a map but got '${goType(value)}'`);
+    throw new DecisionError(`${context}: type assertion error, expected query_parameters_to_set to be a map but got '${goTypeName(value)}'`);
   }
   for (const [key, v] of Object.entries(value)) {
     if (typeof v === 'string') {
@@ -165,12 +166,12 @@ function queryParameters(decision: Decision): QueryParameter[] {
     } else if (Array.isArray(v)) {
       for (const item of v) {
         if (typeof item !== 'string') {
-          throw new DecisionError(`${context}: type assertion error: expected array element to be string but got '${goType(item)}'`);
+          throw new DecisionError(`${context}: type assertion error: expected array element to be string but got '${goTypeName(item)}'`);
         }
         parameters.push({ key, value: item });
       }
     } else {
-      throw new DecisionError(`${context}: type assertion error, expected value to be string or array but got '${goType(v)}'`);
+      throw new DecisionError(`${context}: type assertion error, expected value to be string or array but got '${goTypeName(v)}'`);
     }
   }
   return parameters;
@@ -181,7 +182,7 @@ function metadataOf(decision: Decision): JsonObject | undefined {
   if (value === undefined) return undefined;
   if (!isObject(value)) {
     throw new DecisionError(
-      `failed to get dynamic metadata: type assertion error, expected dynamic_metadata to be of type 'object' but got '${goType(value)}'`,
+      `failed to get dynamic metadata: type assertion error, expected dynamic_metadata to be of type 'object' but got '${goTypeName(value)}'`,
     );
   }
   // A decision is JSON the evaluator produced, so the object holds JSON values only.
@@ -193,7 +194,7 @@ function bodyOf(decision: Decision): string {
   if (value === undefined) return '';
   if (typeof value !== 'string') {
     throw new DecisionError(
-      `failed to get response body: type assertion error, expected body to be of type 'string' but got '${goType(value)}'`,
+      `failed to get response body: type assertion error, expected body to be of type 'string' but got '${goTypeName(value)}'`,
     );
   }
   return value;
@@ -204,7 +205,7 @@ function httpStatusOf(decision: Decision): number {
   const value = decision.http_status;
   if (value === undefined) return FORBIDDEN;
   if (typeof value !== 'number') {
-    throw new DecisionError(`${context}: type assertion error, expected http_status to be of type 'number' but got '${goType(value)}'`);
+    throw new DecisionError(`${context}: type assertion error, expected http_status to be of type 'number' but got '${goTypeName(value)}'`);
   }
   let code: number;
   try {
@@ -230,16 +231,3 @@ function isObject(value: unknown): value is Decision {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** What Go's %T prints for the value as the decision holds it. */
-function goType(value: unknown): string {
-  if (value === null || value === undefined) return '<nil>';
-  switch (typeof value) {
-    case 'string':
-      return 'string';
-    case 'number':
-      return 'json.Number';
-    case 'boolean':
-      return 'bool';
-  }
-  return Array.isArray(value) ? '[]interface {}' : 'map[string]interface {}';
-}

@@ -3,6 +3,7 @@
 // with input, result or nd_builtin_cache; removed paths are listed in `erased`, upserted ones in
 // `masked`. A malformed rule fails the whole set (OPA then logs nothing for the decision); a rule whose
 // path does not exist in the event is skipped silently.
+import { goTypeName } from '../authz/gocompat/text.js';
 import { Buffer } from 'node:buffer';
 import { pathUnescape } from '../authz/gocompat/url.js';
 import type { DecisionEvent } from './event.js';
@@ -241,18 +242,3 @@ function goValueText(v: unknown): string {
   return String(v);
 }
 
-/** The Go type name OPA's messages show for a JSON value decoded from a policy result. */
-function goTypeName(v: unknown): string {
-  if (v === null || v === undefined) return '<nil>';
-  if (Array.isArray(v)) return '[]interface {}';
-  switch (typeof v) {
-    case 'string':
-      return 'string';
-    case 'number':
-      return 'json.Number';
-    case 'boolean':
-      return 'bool';
-    default:
-      return 'map[string]interface {}';
-  }
-}

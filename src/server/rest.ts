@@ -6,6 +6,7 @@
 // Only documents the compiled policy can answer are evaluable: its entrypoints (the decision and one
 // per Rego package), what lies inside their values, and the data document. Everything else is answered
 // as OPA answers a document that does not exist.
+import { goTypeName } from '../authz/gocompat/text.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml, YAMLError } from 'yaml';
@@ -394,12 +395,12 @@ export function redactConfig(config: Readonly<Record<string, unknown>>): Record<
   const copy = structuredClone(config) as Record<string, unknown>;
   const services = copy.services;
   if (services !== undefined && services !== null) {
-    if (typeof services !== 'object') throw new ConfigShapeError(`illegal service config type: ${goType(services)}`);
+    if (typeof services !== 'object') throw new ConfigShapeError(`illegal service config type: ${goTypeName(services)}`);
     for (const service of Object.values(services)) removeKeys(service, ['credentials']);
   }
   const keys = copy.keys;
   if (keys !== undefined && keys !== null) {
-    if (typeof keys !== 'object' || Array.isArray(keys)) throw new ConfigShapeError(`illegal keys config type: ${goType(keys)}`);
+    if (typeof keys !== 'object' || Array.isArray(keys)) throw new ConfigShapeError(`illegal keys config type: ${goTypeName(keys)}`);
     for (const key of Object.values(keys)) removeKeys(key, ['key', 'private_key']);
   }
   return copy;
@@ -410,17 +411,3 @@ function removeKeys(entry: unknown, names: readonly string[]): void {
   for (const name of names) delete (entry as Record<string, unknown>)[name];
 }
 
-/** Go's %T of a value decoded by OPA's util.UnmarshalJSON. */
-function goType(value: unknown): string {
-  if (Array.isArray(value)) return '[]interface {}';
-  switch (typeof value) {
-    case 'string':
-      return 'string';
-    case 'number':
-      return 'json.Number';
-    case 'boolean':
-      return 'bool';
-    default:
-      return 'map[string]interface {}';
-  }
-}

@@ -112,3 +112,17 @@ export function hexDigit(c: number | undefined): number {
 function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, '0');
 }
+
+/** Go's %T of a value decoded from JSON by OPA (util.UnmarshalJSON, numbers as json.Number). */
+export function goTypeName(value: unknown): string {
+  if (value === null || value === undefined) return '<nil>';
+  switch (typeof value) {
+    case 'string':
+      return 'string';
+    case 'number':
+      return 'json.Number';
+    case 'boolean':
+      return 'bool';
+  }
+  return Array.isArray(value) ? '[]interface {}' : 'map[string]interface {}';
+}

@@ -1,28 +1,23 @@
 // The agent: owns one policy slot, the check path and the listeners. Everything that changes what is
-// enforced ends in setPolicy(), one assignment that the next check reads.
+// enforced ends in setPolicy(), one assignment that the next check reads. This is the engine room; the
+// library's face (createAgent, events, supervision) is library.ts.
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { agentFailure, createChecker, type CheckSettings, type CheckState, type DecisionRecord } from './authz/check.js';
 import type { ApiVersion } from './authz/types.js';
 import type { Settings } from './config/settings.js';
 import { defaultCacheDir, findCompiler } from './engine/compile.js';
-import { loadPolicyFiles, type ActivePolicy, type EngineOptions } from './engine/load.js';
+import { loadPolicyBytes, loadPolicyFiles, loadRego, type ActivePolicy, type EngineOptions } from './engine/load.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
-import { createDecisionLogs, parseDecisionLogsConfig, type DecisionLogs, type DecisionLogsConfig } from './decisionlog/index.js';
+import { createDecisionLogs, parseDecisionLogsConfig, type ConsoleSink, type DecisionLogs, type DecisionLogsConfig } from './decisionlog/index.js';
+import { VERSION } from './package-info.js';
+import type { AgentPorts, PolicyInput, ReadyInfo } from './public-types.js';
 import type { ApiDecision, ApiDeps, PluginState, Probe } from './server/api.js';
 import { createDiagnosticsHandler } from './server/diagnostics.js';
 import { startGrpcServer, type RunningGrpcServer } from './server/grpc.js';
 import { listenHttp } from './server/http.js';
 import { createRestHandler } from './server/rest.js';
 import { createServiceClients, parseServices, type ServiceClients } from './services/index.js';
-
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** The seed page's JWT example, enforced when no policy is given. */
-export const DEFAULT_POLICY = join(PACKAGE_ROOT, 'policies', 'default.rego');
-export const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 type Listener = { port: number; close(graceMs: number): Promise<void> };
 
@@ -34,6 +29,40 @@ export interface AgentDeps {
   /** Clock for time.now_ns (tests). */
   now?: () => bigint;
   onDecision?: (record: DecisionRecord) => void;
+  /** A check failed unexpectedly (a bug); it was still answered, by onAgentFailure. */
+  onError?: (err: unknown) => void;
+  /** Once, when the listeners are open and a policy is active. */
+  onReady?: (info: ReadyInfo) => void;
+  /** Where console decision logs go (default stdout). */
+  console?: ConsoleSink;
+}
+
+/**
+ * Settings a reload applies to the running agent. The others (listener addresses, message sizes, log
+ * level, the decision path that decision logs report, ...) are read once at start and need a restart.
+ */
+const LIVE_SETTINGS: ReadonlySet<keyof Settings> = new Set<keyof Settings>([
+  'configPath',
+  'configOverrides',
+  'policy',
+  'data',
+  'statusOnError',
+  'onAgentFailure',
+  'requestBodyMaxSize',
+  'requestBodySendRaw',
+  'regoVersion',
+  'dryRun',
+  'skipRequestBodyParse',
+  'wasmMaxMemoryMb',
+  'cacheDir',
+  'compiler',
+  'shutdownGraceSeconds',
+]);
+
+/** A reload's effect: the settings to run with (restart-only ones keep their running values) and what was left for a restart. */
+export interface SettingsPlan {
+  settings: Settings;
+  restartNeeded: string[];
 }
 
 export class Agent {
@@ -49,13 +78,16 @@ export class Agent {
   private grpc: RunningGrpcServer | undefined;
   private http: { rest?: Listener; diagnostics?: Listener } = {};
   private stopping = false;
-  private listening = false;
+  private ports: AgentPorts | undefined;
+  private readyReported = false;
+  private current: Settings;
 
   /** Throws on an invalid services or decision_logs section (one line naming the key). */
   constructor(
-    readonly settings: Settings,
+    settings: Settings,
     private readonly deps: AgentDeps = {},
   ) {
+    this.current = settings;
     this.log = deps.logger ?? createLogger(settings.logLevel);
     this.metrics = createMetrics({ buckets: settings.grpcRequestDurationBuckets });
     this.state = { policy: undefined, settings: checkSettings(settings) };
@@ -66,14 +98,22 @@ export class Agent {
     this.decisionLogsConfig = parseDecisionLogsConfig(this.opaConfig.decision_logs, this.services.names);
   }
 
+  get settings(): Settings {
+    return this.current;
+  }
+
   get engineOptions(): EngineOptions {
+    return this.engineOptionsFor(this.current);
+  }
+
+  private engineOptionsFor(settings: Settings): EngineOptions {
     const env = this.deps.env ?? {};
     return {
-      decision: this.settings.query || this.settings.path,
-      maxMemoryPages: this.settings.wasmMaxMemoryMb * 16,
-      regoVersion: this.settings.regoVersion,
-      compiler: findCompiler(env),
-      cacheDir: this.settings.cacheDir ?? defaultCacheDir(env),
+      decision: settings.query || settings.path,
+      maxMemoryPages: settings.wasmMaxMemoryMb * 16,
+      regoVersion: settings.regoVersion,
+      compiler: settings.compiler ?? findCompiler(env),
+      cacheDir: settings.cacheDir ?? defaultCacheDir(env),
       ...(this.deps.now ? { now: this.deps.now } : {}),
     };
   }
@@ -95,24 +135,61 @@ export class Agent {
       ...(active.regoVersion ? { rego_version: active.regoVersion } : {}),
       host_builtins: active.policy.hostBuiltins,
     });
+    this.reportReady();
   }
 
-  /** Loads the configured policy files (or the embedded default) and activates them. */
-  async loadConfiguredPolicy(extraPaths: string[] = []): Promise<ActivePolicy> {
-    const paths = [...this.settings.policy, ...extraPaths];
-    const source = paths.length > 0 ? { paths, ...(this.settings.data ? { dataPath: this.settings.data } : {}) } : { paths: [DEFAULT_POLICY] };
+  /** Once: listeners open and a policy active. One log line, then the supervisor's hooks. */
+  private reportReady(): void {
+    const policy = this.state.policy;
+    if (this.readyReported || this.stopping || !this.ports || !policy) return;
+    this.readyReported = true;
+    const info: ReadyInfo = { ports: this.ports, revision: policy.revision };
+    const { dataplaneMesh, dataplaneName } = this.current;
+    // Who is ready, too: kuma-dp's data plane identity (its Dataplane resource) and this version.
+    this.log.info('ready', { ...info, version: VERSION, ...(dataplaneName === undefined ? {} : { dataplane: { mesh: dataplaneMesh, name: dataplaneName } }) });
+    this.deps.onReady?.(info);
+  }
+
+  /** Loads a policy (without activating it) under `settings`' decision path and limits. */
+  async loadPolicy(input: PolicyInput, settings: Settings = this.current): Promise<ActivePolicy> {
+    const options = this.engineOptionsFor(settings);
     try {
-      const active = await loadPolicyFiles(source, this.engineOptions);
-      this.setPolicy(active);
-      return active;
+      if ('files' in input) return await loadPolicyFiles({ paths: [...input.files], ...(input.dataFile ? { dataPath: input.dataFile } : {}) }, options);
+      if ('rego' in input) {
+        const modules = typeof input.rego === 'string' ? [{ name: 'policy.rego', source: input.rego }] : input.rego.map((m) => ({ name: m.name, source: m.source }));
+        return await loadRego(modules, options, input.origin ?? modules.map((m) => m.name).join(','));
+      }
+      return loadPolicyBytes(input.bundle, options, input.origin ?? 'bundle', input.data);
     } catch (err) {
       this.metrics.countPolicyLoad('failure');
       throw err;
     }
   }
 
+  /** What applying reloaded settings (and OPA configuration) would do; nothing changes yet. */
+  planSettings(next: Settings, opaConfig: Readonly<Record<string, unknown>>): SettingsPlan {
+    const settings: Settings = { ...next };
+    const restartNeeded: string[] = [];
+    for (const key of Object.keys(next) as (keyof Settings)[]) {
+      if (LIVE_SETTINGS.has(key) || sameJson(next[key], this.current[key])) continue;
+      restartNeeded.push(key);
+      keepValue(settings, this.current, key);
+    }
+    // Sections other than plugins (whose keys are settings) configure parts built once: services, decision logs, labels.
+    for (const key of new Set([...Object.keys(this.opaConfig), ...Object.keys(opaConfig)])) {
+      if (key !== 'plugins' && !sameJson(this.opaConfig[key], opaConfig[key])) restartNeeded.push(key);
+    }
+    return { settings, restartNeeded };
+  }
+
+  /** Swaps the settings checks read (one assignment, as a policy swap). */
+  applySettings(settings: Settings): void {
+    this.current = settings;
+    this.state.settings = checkSettings(settings);
+  }
+
   /** Opens the listeners (ext_authz gRPC, REST API, diagnostics) and starts decision logging. */
-  async start(): Promise<{ grpc: number; rest: number; diagnostics: number }> {
+  async start(): Promise<AgentPorts> {
     this.decisionLogs = this.createDecisionLogs();
     const logs = this.decisionLogs;
     const onDecision = this.deps.onDecision;
@@ -139,6 +216,7 @@ export class Agent {
         this.metrics.countError('internal_error');
         this.metrics.countDecision('error');
         this.log.error('check failed unexpectedly', { err: err instanceof Error ? err.stack : String(err), version });
+        this.deps.onError?.(err);
         return agentFailure(this.state.settings.authConfig, 'internal-error');
       },
     });
@@ -149,9 +227,9 @@ export class Agent {
     this.log.info('REST API listening', { addr: this.settings.opaAddr, port: this.http.rest.port });
     this.http.diagnostics = await listenHttp(this.settings.diagnosticAddr, createDiagnosticsHandler(api), this.log, 'diagnostics');
     this.log.info('diagnostics listening', { addr: this.settings.diagnosticAddr, port: this.http.diagnostics.port });
-    this.listening = true;
-    if (this.state.policy) this.log.info('ready', { revision: this.state.policy.revision });
-    return { grpc: this.grpc.port, rest: this.http.rest.port, diagnostics: this.http.diagnostics.port };
+    this.ports = { grpc: this.grpc.port, rest: this.http.rest.port, diagnostics: this.http.diagnostics.port };
+    this.reportReady();
+    return this.ports;
   }
 
   private createDecisionLogs(): DecisionLogs | undefined {
@@ -165,7 +243,7 @@ export class Agent {
       registry: this.metrics.registry,
       // The issue asks for stdout, keeping decisions apart from the agent's own log lines on stderr
       // (OPA itself writes both to stderr).
-      console: process.stdout,
+      console: this.deps.console ?? process.stdout,
       evaluateMaskDrop: (path, event) => this.state.policy?.policy.evaluatePath(path, event).result,
       ...(this.settings.query ? { query: decision } : { path: decision }),
     });
@@ -199,7 +277,7 @@ export class Agent {
   }
 
   private pluginStates(): Record<string, PluginState> {
-    const states: Record<string, PluginState> = { envoy_ext_authz_grpc: this.state.policy && this.listening ? 'OK' : 'NOT_READY' };
+    const states: Record<string, PluginState> = { envoy_ext_authz_grpc: this.state.policy && this.ports ? 'OK' : 'NOT_READY' };
     if (this.decisionLogsConfig) states.decision_logs = 'OK';
     return states;
   }
@@ -228,6 +306,14 @@ export class Agent {
     await Promise.all([rest?.close(graceMs), diagnostics?.close(graceMs)]);
     await this.services.close();
   }
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function keepValue<K extends keyof Settings>(to: Settings, from: Settings, key: K): void {
+  to[key] = from[key];
 }
 
 function checkSettings(s: Settings): CheckSettings {

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// The command line: parses argv and the environment, then drives the library. Only this file touches
-// process-wide things (argv, env, signals, exit codes).
-import { Agent } from '../agent.js';
-import { loadConfig } from '../config/load.js';
+// The command line: a thin layer over the library (createAgent). Only this file touches process-wide
+// things: argv, the environment, signals, stdio errors and exit codes.
 import { ConfigError } from '../config/opa-config.js';
 import { SettingsError, settingsHelp } from '../config/settings.js';
-import { createLogger } from '../log.js';
 import { CompileError } from '../engine/compile.js';
 import { PolicyLoadError } from '../engine/wasm.js';
 import { DecisionLogsConfigError } from '../decisionlog/index.js';
+import { createAgent } from '../library.js';
+import { createLogger } from '../log.js';
+import { DEFAULT_POLICY } from '../package-info.js';
+import type { KmeshOpaAgent } from '../public-types.js';
 import { ServiceConfigError } from '../services/index.js';
 
 const USAGE = `Usage: kmesh-opa run [flags] [policy files]
@@ -18,7 +19,11 @@ every request with an OPA policy compiled to WebAssembly. Policy files: a bundle
 "opa build -t wasm" (.tar.gz), a .wasm module (with --data), or .rego files (compiled with opa).
 Without one, the embedded default (the Kong Mesh OPAPolicy JWT example) is enforced.
 
-Flags (flag > environment > default):
+Signals: SIGTERM and SIGINT stop gracefully (checks drain, decision logs flush, exit 0); SIGHUP reloads
+the config file and the policy files without dropping a check.
+
+Flags (flag > environment > OPA config file > default); the library (createAgent) takes the same
+settings as options, by their option names:
 ${settingsHelp()}
 `;
 
@@ -36,25 +41,46 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { settings, positional, opaConfig } = await loadConfig(rest, process.env);
-  if (!settings.enabled) {
-    createLogger(settings.logLevel).info('kmesh-opa is disabled (KMESH_OPA_ENABLED=false); not starting');
+  const agent = await createAgent({ args: rest, env: process.env, fallbackPolicy: { files: [DEFAULT_POLICY] } });
+  if (!agent.settings.enabled) {
+    createLogger(agent.settings.logLevel).info('kmesh-opa is disabled (KMESH_OPA_ENABLED=false); not starting');
     return 0;
   }
-  const agent = new Agent(settings, { env: process.env, opaConfig });
+  // A supervisor that died takes the read ends of our stdout and stderr with it: the agent still shuts
+  // down cleanly (exit-with-parent) instead of dying on EPIPE.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreBrokenPipe);
   // Signals are handled from here on, so a supervisor may stop the agent at any point of start-up.
   let stopping = false;
+  agent.once('close', () => process.exit(0));
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     agent.log.info('shutting down', { signal });
-    void agent.stop().then(() => process.exit(0));
+    void agent.stop();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await agent.loadConfiguredPolicy(positional);
-  if (!stopping) await agent.start();
+  process.on('SIGHUP', () => reload(agent));
+  // The parent's death (exit-with-parent) stops the agent from inside; the process follows it.
+  try {
+    await agent.start();
+  } catch (err) {
+    if (stopping) return -1; // a signal during start-up: exiting 0 once stopped
+    throw err;
+  }
   return -1; // keep running
+}
+
+function reload(agent: KmeshOpaAgent): void {
+  agent.log.info('reloading the configuration and policy', { signal: 'SIGHUP' });
+  agent.reload().then(
+    (result) => agent.log.info('reloaded', { revision: result.policy?.revision }),
+    (err: unknown) => agent.log.error('reload failed; the running configuration and policy stay', { err: err instanceof Error ? err.message : String(err) }),
+  );
+}
+
+function ignoreBrokenPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') throw err;
 }
 
 /** EADDRINUSE and friends from a listener: the message names the address; no stack needed. */

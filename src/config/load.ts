@@ -2,15 +2,16 @@
 // overrides apply; the resulting OPA document then feeds the settings it can set (below flags and
 // environment) and keeps the sections other parts read (decision_logs, labels, services, bundles, ...).
 import { applyOverrides, ConfigError, loadConfigFile, parseOverrides, type ConfigDoc } from './opa-config.js';
-import { resolveSettings, SettingsError, type ResolvedSettings } from './settings.js';
+import { resolveSettings, SettingsError, type Origin, type ResolvedSettings, type SettingOptions } from './settings.js';
 
 export interface LoadedConfig extends ResolvedSettings {
   /** The effective OPA configuration document (file, then overrides). */
   opaConfig: ConfigDoc;
 }
 
-export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<LoadedConfig> {
-  const first = resolveSettings(argv, env);
+/** `options` are a library caller's settings, above flags (see resolveSettings). */
+export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, options?: SettingOptions): Promise<LoadedConfig> {
+  const first = resolveSettings(argv, env, undefined, options);
   const { configPath, configOverrides } = first.settings;
   let doc: ConfigDoc = configPath ? await loadConfigFile(configPath, env) : {};
   const origin = configPath ? `config file ${configPath}` : 'the OPA configuration';
@@ -22,7 +23,7 @@ export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       for (const o of overrides) overridden.set(o.path.join('.'), o.text);
     } catch (err) {
       if (err instanceof ConfigError) {
-        const from = first.origins.configOverrides === 'flag' ? 'flag --opa-set' : first.origins.configOverrides === 'environment' ? 'environment variable KMESH_OPA_CONFIG_OVERRIDES' : 'the default overrides';
+        const from = OVERRIDES_SOURCE[first.origins.configOverrides];
         throw new SettingsError(`invalid opa-set from ${from}: ${err.message}`);
       }
       throw err;
@@ -33,9 +34,17 @@ export async function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     const pair = overridden.get(key.join('.'));
     return pair !== undefined ? `override ${JSON.stringify(pair.trim())}` : `${origin} key ${key.join('.')}`;
   };
-  const resolved = resolveSettings(argv, env, { doc, originOf });
+  const resolved = resolveSettings(argv, env, { doc, originOf }, options);
   return { ...resolved, opaConfig: doc };
 }
+
+const OVERRIDES_SOURCE: Record<Origin, string> = {
+  flag: 'flag --opa-set',
+  environment: 'environment variable KMESH_OPA_CONFIG_OVERRIDES',
+  option: 'option configOverrides',
+  config: 'the OPA configuration',
+  default: 'the default overrides',
+};
 
 /** Sections later parts of the agent read must at least have the right shape now. */
 function validateSections(doc: ConfigDoc, origin: string): void {

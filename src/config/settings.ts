@@ -33,7 +33,15 @@ export interface Settings {
   wasmMaxMemoryMb: number;
   cacheDir: string | undefined;
   shutdownGraceSeconds: number;
+  compiler: string | undefined;
+  readyFd: number | undefined;
+  exitWithParent: boolean;
+  dataplaneMesh: string;
+  dataplaneName: string | undefined;
 }
+
+/** Settings as a library caller gives them: the table's keys, typed, each optional. */
+export type SettingOptions = { [K in keyof Settings]?: Settings[K] };
 
 type Parser<T> = (raw: string) => T;
 
@@ -93,6 +101,13 @@ export const address: Parser<string> = (raw) => {
   return m[1] === '' ? `0.0.0.0:${m[2]}` : t;
 };
 
+/** Kuma resource names (kuma-dp's KUMA_DATAPLANE_NAME/MESH): no blanks, no slashes. */
+const resourceName: Parser<string> = (raw) => {
+  const t = raw.trim();
+  if (!/^[^\s/]{1,253}$/.test(t)) throw new InvalidValue();
+  return t;
+};
+
 const list: Parser<string[]> = (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Kept whole: OPA --set values are themselves comma-separated pairs. */
@@ -139,11 +154,17 @@ export const SETTINGS = [
   spec({ key: 'wasmMaxMemoryMb', flag: '--wasm-max-memory-mb', env: 'KMESH_OPA_WASM_MAX_MEMORY_MB', default: 128, parse: int(1, 4096), allowed: 'MiB, 1-4096', help: "Bound on the policy's WebAssembly memory; an evaluation needing more fails (onAgentFailure)" }),
   spec({ key: 'cacheDir', flag: '--cache-dir', env: 'KMESH_OPA_CACHE_DIR', default: undefined, parse: str, allowed: 'a directory path', help: 'Where compiled Rego bundles are cached (default ~/.cache/kmesh-opa)' }),
   spec({ key: 'shutdownGraceSeconds', flag: '--shutdown-grace-seconds', env: 'KMESH_OPA_SHUTDOWN_GRACE_SECONDS', default: 10, parse: int(0, 3600), allowed: 'seconds, 0-3600', help: 'How long in-flight checks may run after SIGTERM' }),
+  spec({ key: 'compiler', flag: '--compiler', env: 'KMESH_OPA_COMPILER', default: undefined, parse: str, allowed: 'path of an opa binary', help: 'The opa compiler for Rego policies (default: the project\'s .tools/bin/opa, else opa on PATH)' }),
+  spec({ key: 'readyFd', flag: '--ready-fd', env: 'KMESH_OPA_READY_FD', default: undefined, parse: int(1, MAX_INT32), allowed: 'the number of an open file descriptor (1 or more)', help: 'Write one JSON line to this file descriptor when ready (listeners open, policy loaded), then close it' }),
+  spec({ key: 'exitWithParent', flag: '--exit-with-parent', env: 'KMESH_OPA_EXIT_WITH_PARENT', default: false, parse: bool, allowed: 'true or false', help: 'Shut down gracefully when the parent process exits (checked twice a second), for supervisors such as kuma-dp' }),
+  spec({ key: 'dataplaneMesh', flag: '--dataplane-mesh', env: 'KUMA_DATAPLANE_MESH', default: 'default', parse: resourceName, allowed: 'a Kuma mesh name', help: 'Mesh of the data plane this agent serves (kuma-dp exports it)' }),
+  spec({ key: 'dataplaneName', flag: '--dataplane-name', env: 'KUMA_DATAPLANE_NAME', default: undefined, parse: resourceName, allowed: 'a Kuma Dataplane name', help: 'Name of the Dataplane resource of this agent\'s data plane (kuma-dp exports it)' }),
 ] as const;
 
 type AnySpec = SettingSpec<keyof Settings>;
 const SPECS = SETTINGS as readonly AnySpec[];
 const BY_FLAG = new Map<string, AnySpec>(SPECS.map((s) => [s.flag, s]));
+const BY_KEY = new Map<string, AnySpec>(SPECS.map((s) => [s.key, s]));
 /** Flags that take no value when given bare. */
 const BOOLEAN_FLAGS = new Set(SPECS.filter((s) => typeof s.default === 'boolean').map((s) => s.flag));
 /** Aliases users of the Go plugin / OPA type. */
@@ -163,8 +184,8 @@ export interface ResolvedSettings {
   origins: Record<keyof Settings, Origin>;
 }
 
-export type Origin = 'default' | 'config' | 'environment' | 'flag';
-const RANK: Record<Origin, number> = { default: 0, config: 1, environment: 2, flag: 3 };
+export type Origin = 'default' | 'config' | 'environment' | 'flag' | 'option';
+const RANK: Record<Origin, number> = { default: 0, config: 1, environment: 2, flag: 3, option: 4 };
 
 /** The OPA config document (file + overrides) as a source of settings; `origin` names it in errors. */
 export interface ConfigLayer {
@@ -173,8 +194,8 @@ export interface ConfigLayer {
   originOf(key: readonly string[]): string;
 }
 
-/** Resolves every setting: flag > environment > config document > default. */
-export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv, config?: ConfigLayer): ResolvedSettings {
+/** Resolves every setting: library option > flag > environment > config document > default. */
+export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv, config?: ConfigLayer, options?: SettingOptions): ResolvedSettings {
   const settings = defaultSettings() as unknown as Record<string, unknown>;
   const origins = {} as Record<string, Origin>;
   for (const s of SPECS) origins[s.key] = 'default';
@@ -195,8 +216,16 @@ export function resolveSettings(argv: readonly string[], env: NodeJS.ProcessEnv,
   }
   const { values, positional } = parseFlags(argv);
   for (const [key, list] of values) {
-    const s = SPECS.find((x) => x.key === key)!;
+    const s = BY_KEY.get(key)!;
     set(s, s.repeatable ? list.flat() : list[list.length - 1], 'flag');
+  }
+  for (const [key, value] of Object.entries(options ?? {})) {
+    const s = BY_KEY.get(key);
+    if (!s) throw new SettingsError(`unknown option ${key}; options are the settings of "kmesh-opa run --help" by their option names`);
+    const raws = optionTexts(s, value);
+    if (raws === undefined) continue;
+    const parsed = raws.map((raw) => parseValue(s, raw, `option ${key}`));
+    set(s, s.repeatable ? parsed.flat() : parsed[0], 'option');
   }
   // The Go plugin prefers query over path; but a path given at a higher level (a flag) than the query
   // (Kong Mesh's default override) is what the user asked for.
@@ -247,19 +276,64 @@ function parseFlags(argv: readonly string[]): { values: Map<string, unknown[]>; 
   return { values, positional };
 }
 
+/**
+ * An option's value as the text a flag would carry, so that it meets the same parser and error text.
+ * Lists of a repeatable setting are parsed item by item, as repeated flags; other lists are joined.
+ */
+function optionTexts(s: AnySpec, value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return s.repeatable ? value.map(optionText) : [value.map(optionText).join(',')];
+  return [optionText(value)];
+}
+
+function optionText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
 function parseValue(s: AnySpec, raw: string, origin: string): unknown {
   try {
     return s.parse(raw);
   } catch (err) {
     if (!(err instanceof InvalidValue)) throw err;
-    throw new SettingsError(`invalid value ${JSON.stringify(raw)} for ${s.flag.slice(2)} from ${origin}; allowed: ${s.allowed}`);
+    throw invalidValue(s, raw, origin);
   }
+}
+
+function invalidValue(s: AnySpec, raw: string, origin: string): SettingsError {
+  return new SettingsError(`invalid value ${JSON.stringify(raw)} for ${s.flag.slice(2)} from ${origin}; allowed: ${s.allowed}`);
+}
+
+/** Names where a setting came from, as its error messages do. */
+function sourceText(s: AnySpec, origin: Origin): string {
+  switch (origin) {
+    case 'flag':
+      return `flag ${s.flag}`;
+    case 'environment':
+      return `environment variable ${s.env}`;
+    case 'option':
+      return `option ${s.key}`;
+    case 'config':
+      return 'the OPA configuration';
+    case 'default':
+      return 'the default';
+  }
+}
+
+/**
+ * A value that parsed but turned out unusable when the agent started (a closed --ready-fd): the same
+ * one-line error as a value the parser refused.
+ */
+export function settingError(key: keyof Settings, value: unknown, origin: Origin): SettingsError {
+  const s = BY_KEY.get(key)!;
+  return invalidValue(s, optionText(value), sourceText(s, origin));
 }
 
 export function settingsHelp(): string {
   const rows = SPECS.map((s) => {
     const def = Array.isArray(s.default) ? (s.default.length ? s.default.join(',') : 'none') : s.default ?? 'none';
-    return `  ${s.flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env ?? '-'}; default ${String(def)}; ${s.allowed}`;
+    return `  ${s.flag.padEnd(30)} ${s.help}\n  ${''.padEnd(30)} env ${s.env ?? '-'}; option ${s.key}; default ${String(def)}; ${s.allowed}`;
   });
   return rows.join('\n');
 }

@@ -189,6 +189,8 @@ function goJsonText(v: BuiltinValue): string {
 
 /** JSON.stringify that writes bigint as its exact digits. */
 export function stringifyJsonExact(value: unknown): string | undefined {
+  // time.now_ns answers a bare bigint on every evaluation: no need for the replacer pass.
+  if (typeof value === 'bigint') return value.toString();
   if (!containsBigInt(value)) return JSON.stringify(value);
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big:${v.toString()}` : v))
     .replace(/"\\u0000big:(-?\d+)"/g, '$1');

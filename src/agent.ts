@@ -128,6 +128,7 @@ export class Agent {
     this.state.policy = active;
     if (!this.stopping) this.grpc?.setServing(true);
     this.metrics.countPolicyLoad('success');
+    this.metrics.setPolicyRevision(active.revision);
     this.log.info('policy activated', {
       origin: active.origin,
       revision: active.revision,

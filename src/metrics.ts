@@ -1,6 +1,6 @@
 // The agent's Prometheus metrics, on a registry of its own so two agents in one process stay apart.
 // Names follow the Go OPA-Envoy plugin where it has the metric.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type DecisionKind = 'allow' | 'deny' | 'error';
 
@@ -10,6 +10,8 @@ export interface AgentMetrics {
   countDecision(kind: DecisionKind): void;
   countError(reason: string): void;
   countPolicyLoad(outcome: 'success' | 'failure'): void;
+  /** The active policy's revision, as an info metric (value 1 on its revision label). */
+  setPolicyRevision(revision: string): void;
 }
 
 export const DEFAULT_DURATION_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1];
@@ -42,6 +44,12 @@ export function createMetrics(options: { buckets?: number[]; processMetrics?: bo
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const revisionInfo = new Gauge({
+    name: 'kmesh_opa_policy_revision_info',
+    help: 'The revision of the policy being enforced (bundle manifest revision, or sha256 of compiled Rego).',
+    labelNames: ['revision'],
+    registers: [registry],
+  });
   // Label children are resolved once: the check path only increments.
   const checkDuration = duration.labels({ handler: 'check' });
   const decisionChildren = {
@@ -56,5 +64,9 @@ export function createMetrics(options: { buckets?: number[]; processMetrics?: bo
     countDecision: (kind) => decisionChildren[kind].inc(),
     countError: (reason) => errors.labels({ reason }).inc(),
     countPolicyLoad: (outcome) => loads.labels({ outcome }).inc(),
+    setPolicyRevision: (revision) => {
+      revisionInfo.reset();
+      revisionInfo.labels({ revision }).set(1);
+    },
   };
 }

@@ -1,5 +1,6 @@
 // One door for every source of policy: a bundle, a bare module (+ data), or Rego that is compiled first.
 // Each ends in a ready WasmPolicy, which the caller activates with a single assignment.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { BundleError, isGzip, isWasm, readWasmBundle } from './bundle.js';
@@ -25,7 +26,7 @@ export interface EngineOptions {
 /** A policy ready to serve, with what a reader of logs needs to know about it. */
 export interface ActivePolicy {
   policy: WasmPolicy;
-  /** Bundle revision from .manifest, or a content hash for Rego. */
+  /** Bundle revision from .manifest ('' when it has none), or `sha256:<16 hex>` of the Rego compiled here. */
   revision: string;
   /** Where it came from, for logs. */
   origin: string;
@@ -80,7 +81,14 @@ export async function loadRego(modules: RegoModule[], options: EngineOptions, or
   };
   const compiled = await compileRego(modules, compileOptions);
   const active = loadPolicyBytes(compiled.bundle, options, origin);
-  return { ...active, regoVersion: compiled.regoVersion, modules };
+  return { ...active, revision: active.revision || regoRevision(modules), regoVersion: compiled.regoVersion, modules };
+}
+
+/** Names the policy in logs and metrics: the same Rego always gets the same revision. */
+function regoRevision(modules: RegoModule[]): string {
+  const hash = createHash('sha256');
+  for (const m of modules) hash.update(`${m.name}\0${m.source}\0`);
+  return `sha256:${hash.digest('hex').slice(0, 16)}`;
 }
 
 /** `package envoy.authz` -> envoy/authz (the `package` line of every module). */

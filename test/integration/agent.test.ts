@@ -74,6 +74,8 @@ describe('REST API, diagnostics and metrics of a running agent', () => {
     expect(after).toMatch(/^http_request_duration_seconds_count\{.*handler="v1\/data".*\} \d+$/m);
     expect(after).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(after).toMatch(/^kmesh_opa_policy_loads_total\{outcome="success"\} 1$/m);
+    // The embedded default policy is Rego compiled here: its revision is the hash of its source.
+    expect(after).toMatch(/^kmesh_opa_policy_revision_info\{revision="sha256:[0-9a-f]{16}"\} 1$/m);
   });
 
   it('console decision logs: one JSON line on stdout per decision, with the decision_id Envoy got', async () => {

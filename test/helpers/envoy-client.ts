@@ -2,6 +2,8 @@
 // so the tests prove that the server's hand-written protos are wire-compatible with Envoy's.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { existsSync } from 'node:fs';
+import protobuf from 'protobufjs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,4 +137,22 @@ function valueToJson(v: Record<string, unknown>): unknown {
     default:
       throw new Error(`unexpected Value ${JSON.stringify(v)}`);
   }
+}
+
+let officialRoot: protobuf.Root | undefined;
+
+/**
+ * A message type from Envoy's official v3 ext_authz protos, for tests that encode or decode bytes
+ * themselves (loaded once). v2 is wire compatible with v3 for every field v2 has.
+ */
+export function officialV3Type(fullName: string): protobuf.Type {
+  if (!officialRoot) {
+    const dirs = [...ENVOY_INCLUDE_DIRS, dirname(require.resolve('protobufjs/package.json'))];
+    const root = new protobuf.Root();
+    root.resolvePath = (_origin, target) => dirs.map((d) => join(d, target)).find((c) => existsSync(c)) ?? target;
+    root.loadSync('envoy/service/auth/v3/external_auth.proto');
+    root.resolveAll();
+    officialRoot = root;
+  }
+  return officialRoot.lookupType(fullName);
 }

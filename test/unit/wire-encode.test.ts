@@ -1,38 +1,13 @@
 // Encoding CheckResponse (src/authz/wire.ts): the bytes are decoded with Envoy's official protos
 // and compared field by field, and compared byte for byte with what the reference Go plugin
 // (opa-envoy-plugin v1.19.1) sent for the same decision.
-import fs from 'node:fs';
-import path from 'node:path';
-import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import { officialV3Type } from '../helpers/envoy-client.js';
 import { encodeCheckResponse } from '../../src/authz/wire.js';
 import type { CheckResponse, Json, JsonObject } from '../../src/authz/types.js';
 
-const DEPS = path.resolve('node_modules/@grpc/grpc-js-xds/deps');
-const INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds']
-  .map((dir) => path.join(DEPS, dir))
-  .concat(path.resolve('node_modules/protobufjs'));
-
-/**
- * Envoy's official v3 CheckResponse. The v2 protos are not shipped with the xds deps; v2 is wire
- * compatible with v3 (same numbers for every field v2 has), so v2 bytes are read with v3 too and
- * the v3-only fields must come out absent.
- */
-function officialCheckResponse(): protobuf.Type {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    for (const dir of INCLUDE_DIRS) {
-      const candidate = path.join(dir, target);
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    return target;
-  };
-  root.loadSync('envoy/service/auth/v3/external_auth.proto');
-  root.resolveAll();
-  return root.lookupType('envoy.service.auth.v3.CheckResponse');
-}
-
-const CheckResponseType = officialCheckResponse();
+// v2 bytes are read with the v3 type too (v2 protos are not shipped); v3-only fields must come out absent.
+const CheckResponseType = officialV3Type('envoy.service.auth.v3.CheckResponse');
 
 function decoded(bytes: Uint8Array): Record<string, unknown> {
   return CheckResponseType.toObject(CheckResponseType.decode(bytes), { oneofs: true });

@@ -3,32 +3,11 @@
 // same bytes to the Go plugin (console decision logs, `input` minus the parsed_*, version,
 // truncated_body and source_principal keys the plugin adds afterwards). Bytes values are shown in
 // base64 there; the decoder keeps raw_body as bytes, so the tests turn Uint8Array into base64.
-import fs from 'node:fs';
-import path from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
+import { officialV3Type } from '../helpers/envoy-client.js';
 import { RequestParseError, WireError, decodeCheckRequest } from '../../src/authz/wire.js';
 import type { ApiVersion } from '../../src/authz/types.js';
-
-const DEPS = path.resolve('node_modules/@grpc/grpc-js-xds/deps');
-const INCLUDE_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds']
-  .map((dir) => path.join(DEPS, dir))
-  .concat(path.resolve('node_modules/protobufjs'));
-
-/** Envoy's official protos, as a real Envoy would encode its CheckRequest. */
-function officialCheckRequest(): protobuf.Type {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => {
-    for (const dir of INCLUDE_DIRS) {
-      const candidate = path.join(dir, target);
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    return target;
-  };
-  root.loadSync('envoy/service/auth/v3/external_auth.proto');
-  root.resolveAll();
-  return root.lookupType('envoy.service.auth.v3.CheckRequest');
-}
 
 /** JSON-like copy with bytes as base64, as the plugin's input shows them. */
 function shown(value: unknown): unknown {
@@ -370,7 +349,7 @@ const FULL_V2 = {
 };
 
 describe('decodeCheckRequest on a full Envoy request', () => {
-  const bytes = officialCheckRequest().encode(officialCheckRequest().fromObject(FULL_REQUEST)).finish();
+  const bytes = officialV3Type('envoy.service.auth.v3.CheckRequest').encode(officialV3Type('envoy.service.auth.v3.CheckRequest').fromObject(FULL_REQUEST)).finish();
 
   it('v3 gives the Go plugin\'s protomap document', () => {
     check(bytes, 'v3', { doc: FULL_V3 });
@@ -402,7 +381,7 @@ describe('decodeCheckRequest on a full Envoy request', () => {
 });
 
 describe('decodeCheckRequest on an empty CheckRequest', () => {
-  const officialEmpty = officialCheckRequest().encode(officialCheckRequest().create({})).finish();
+  const officialEmpty = officialV3Type('envoy.service.auth.v3.CheckRequest').encode(officialV3Type('envoy.service.auth.v3.CheckRequest').create({})).finish();
 
   it('is 0 bytes when Envoy\'s protos encode it, and decodes to {} with a detached empty http view', () => {
     expect(officialEmpty.length).toBe(0);
@@ -670,7 +649,7 @@ function decodeOrReject(bytes: Uint8Array): number {
 }
 
 describe('decodeCheckRequest on random bytes never crashes or hangs', () => {
-  const full = officialCheckRequest().encode(officialCheckRequest().fromObject(FULL_REQUEST)).finish();
+  const full = officialV3Type('envoy.service.auth.v3.CheckRequest').encode(officialV3Type('envoy.service.auth.v3.CheckRequest').fromObject(FULL_REQUEST)).finish();
 
   it('3000 random garbage inputs of 0-64 bytes (seed 1) decode or throw WireError', () => {
     const next = random(1);

@@ -1,6 +1,9 @@
 // What two ext_authz servers' answers have in common, for differential tests: the echoed input document
 // (test/policies/echo.rego) and whole CheckResponses with the per-check parts taken out.
-import { structToJson, type CheckResponseObject, type EnvoyClient } from './envoy-client.js';
+import { afterAll, beforeAll } from 'vitest';
+import { envoyClient, structToJson, type CheckResponseObject, type EnvoyClient } from './envoy-client.js';
+import { startPlugin, type PluginProcess } from './peer.js';
+import { startAgent, type AgentProcess } from './tools.js';
 
 type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -66,4 +69,28 @@ export function echoOf(res: CheckResponseObject, version: 'v2' | 'v3'): unknown 
 /** Sends a CheckRequest and returns what echoOf() makes of the answer. */
 export async function echoedInput(client: EnvoyClient, version: 'v2' | 'v3', request: Record<string, unknown>): Promise<unknown> {
   return echoOf(await client.check(request), version);
+}
+
+export type SideBySideClients = Record<'ours-v2' | 'ours-v3' | 'go-v2' | 'go-v3', EnvoyClient>;
+
+/**
+ * kmesh-opa and the Go plugin started on the same policy files for the enclosing describe block, with a
+ * v2 and a v3 client to each; the processes and clients are stopped after the block.
+ */
+export function sideBySide(files: string[]): { clients: SideBySideClients; agent(): AgentProcess; plugin(): PluginProcess } {
+  let agent: AgentProcess | undefined;
+  let plugin: PluginProcess | undefined;
+  const clients = {} as SideBySideClients;
+  beforeAll(async () => {
+    [agent, plugin] = await Promise.all([startAgent(files), startPlugin(files)]);
+    for (const version of ['v2', 'v3'] as const) {
+      clients[`ours-${version}`] = envoyClient(agent.address, version);
+      clients[`go-${version}`] = envoyClient(plugin.address, version);
+    }
+  });
+  afterAll(async () => {
+    for (const c of Object.values(clients)) c.close();
+    await Promise.all([agent?.stop(), plugin?.stop()]);
+  });
+  return { clients, agent: () => agent!, plugin: () => plugin! };
 }

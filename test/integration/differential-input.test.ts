@@ -5,11 +5,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoedInput, echoOf, jsonToStruct } from '../helpers/differential.js';
-import { decodeCheckResponse, encodeCheckRequest, envoyClient, httpRequest, type EnvoyClient } from '../helpers/envoy-client.js';
+import { echoedInput, echoOf, jsonToStruct, sideBySide } from '../helpers/differential.js';
+import { decodeCheckResponse, encodeCheckRequest, httpRequest } from '../helpers/envoy-client.js';
 import { double, int, ld } from '../helpers/protowire.js';
-import { startPlugin, type PluginProcess } from '../helpers/peer.js';
-import { POLICIES, startAgent, type AgentProcess } from '../helpers/tools.js';
+import { POLICIES } from '../helpers/tools.js';
 
 const ECHO = join(POLICIES, 'echo.rego');
 const BOUNDARY = 'XyZ-boundary-123';
@@ -270,28 +269,14 @@ function rawEcho(client: grpc.Client, version: 'v2' | 'v3', bytes: Buffer): Prom
 }
 
 describe('input document: kmesh-opa and the Go plugin echo the same input', () => {
-  let agent: AgentProcess;
-  let plugin: PluginProcess;
-  const clients: Record<string, EnvoyClient> = {};
-
-  beforeAll(async () => {
-    [agent, plugin] = await Promise.all([startAgent([ECHO]), startPlugin([ECHO])]);
-    for (const version of ['v2', 'v3'] as const) {
-      clients[`ours-${version}`] = envoyClient(agent.address, version);
-      clients[`go-${version}`] = envoyClient(plugin.address, version);
-    }
-  });
-  afterAll(async () => {
-    for (const c of Object.values(clients)) c.close();
-    await Promise.all([agent?.stop(), plugin?.stop()]);
-  });
+  const { clients, agent, plugin } = sideBySide([ECHO]);
 
   describe('bytes no encoder writes', () => {
     let ours: grpc.Client;
     let theirs: grpc.Client;
     beforeAll(() => {
-      ours = new grpc.Client(agent.address, grpc.credentials.createInsecure());
-      theirs = new grpc.Client(plugin.address, grpc.credentials.createInsecure());
+      ours = new grpc.Client(agent().address, grpc.credentials.createInsecure());
+      theirs = new grpc.Client(plugin().address, grpc.credentials.createInsecure());
     });
     afterAll(() => {
       ours?.close();

@@ -2,11 +2,10 @@
 // test/policies/decisions.rego, which returns one decision per "x-case" header value, and must answer
 // each the same (status, headers, body, HTTP status, dynamic metadata; only decision_id differs).
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { comparableResponse } from '../helpers/differential.js';
-import { envoyClient, httpRequest, type EnvoyClient } from '../helpers/envoy-client.js';
-import { startPlugin, type PluginProcess } from '../helpers/peer.js';
-import { POLICIES, startAgent, type AgentProcess } from '../helpers/tools.js';
+import { describe, expect, it } from 'vitest';
+import { comparableResponse, sideBySide } from '../helpers/differential.js';
+import { httpRequest } from '../helpers/envoy-client.js';
+import { POLICIES } from '../helpers/tools.js';
 
 const DECISIONS = join(POLICIES, 'decisions.rego');
 
@@ -43,21 +42,7 @@ const CASES: Record<string, (res: Record<string, unknown>, version: Version) => 
 };
 
 describe('CheckResponse: kmesh-opa answers every decision form as the Go plugin does', () => {
-  let agent: AgentProcess;
-  let plugin: PluginProcess;
-  const clients: Record<string, EnvoyClient> = {};
-
-  beforeAll(async () => {
-    [agent, plugin] = await Promise.all([startAgent([DECISIONS]), startPlugin([DECISIONS])]);
-    for (const version of ['v2', 'v3'] as const) {
-      clients[`ours-${version}`] = envoyClient(agent.address, version);
-      clients[`go-${version}`] = envoyClient(plugin.address, version);
-    }
-  });
-  afterAll(async () => {
-    for (const c of Object.values(clients)) c.close();
-    await Promise.all([agent?.stop(), plugin?.stop()]);
-  });
+  const { clients, agent, plugin } = sideBySide([DECISIONS]);
 
   for (const version of ['v3', 'v2'] as const) {
     describe(version, () => {

@@ -137,13 +137,3 @@ export function applyOverrides(doc: ConfigDoc, overrides: readonly Override[]): 
   }
   return root;
 }
-
-/** Reads a nested key; undefined when any step is missing. */
-export function getPath(doc: unknown, path: readonly PathSegment[]): unknown {
-  let node = doc;
-  for (const seg of path) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string | number, unknown>)[seg];
-  }
-  return node;
-}

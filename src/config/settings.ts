@@ -1,7 +1,8 @@
 // Every setting the agent reads, with its flag, environment variable, default and validation, in one
 // table. Precedence: flag > environment > default. A bad value stops start-up with one line naming the
 // setting, where the value came from and what is allowed.
-import type { LogLevel } from '../log.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { DEFAULT_DURATION_BUCKETS } from '../metrics.js';
 
 export class SettingsError extends Error {
   override readonly name = 'SettingsError';
@@ -136,7 +137,7 @@ export const SETTINGS = [
   spec({ key: 'configOverrides', flag: '--opa-set', env: 'KMESH_OPA_CONFIG_OVERRIDES', default: ['plugins.envoy_ext_authz_grpc.query=data.envoy.authz.allow'], parse: verbatim, repeatable: true, allowed: 'comma-separated key=value (or key:value) pairs, as OPA --set', help: 'Overrides of the OPA configuration, applied over the config file' }),
   spec({ key: 'extAuthzAddr', flag: '--opa-ext-authz-addr', env: 'KMESH_OPA_EXT_AUTHZ_ADDR', default: 'localhost:9191', parse: address, configKey: [...PLUGIN, 'addr'], allowed: 'host:port or :port', help: 'Address of the Envoy External Authorization (gRPC) service' }),
   spec({ key: 'enableReflection', flag: '--enable-reflection', env: 'KMESH_OPA_ENABLE_REFLECTION', default: false, parse: bool, configKey: [...PLUGIN, 'enable-reflection'], allowed: 'true or false', help: 'Serve gRPC server reflection on the ext_authz port' }),
-  spec({ key: 'grpcRequestDurationBuckets', flag: '--grpc-request-duration-seconds-buckets', env: 'KMESH_OPA_GRPC_REQUEST_DURATION_SECONDS_BUCKETS', default: [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1], parse: buckets, configKey: [...PLUGIN, 'grpc-request-duration-seconds-buckets'], allowed: 'increasing positive seconds, comma-separated', help: 'Buckets of grpc_request_duration_seconds' }),
+  spec({ key: 'grpcRequestDurationBuckets', flag: '--grpc-request-duration-seconds-buckets', env: 'KMESH_OPA_GRPC_REQUEST_DURATION_SECONDS_BUCKETS', default: DEFAULT_DURATION_BUCKETS, parse: buckets, configKey: [...PLUGIN, 'grpc-request-duration-seconds-buckets'], allowed: 'increasing positive seconds, comma-separated', help: 'Buckets of grpc_request_duration_seconds' }),
   spec({ key: 'policy', flag: '--policy', env: 'KMESH_OPA_POLICY', default: [], parse: list, repeatable: true, allowed: 'paths of a bundle (.tar.gz), a .wasm module, or .rego files', help: 'Policy to enforce (default: the embedded JWT example policy)' }),
   spec({ key: 'data', flag: '--data', env: 'KMESH_OPA_DATA', default: undefined, parse: str, allowed: 'path of a JSON file', help: 'Data document for a bare .wasm policy' }),
   spec({ key: 'path', flag: '--path', env: 'KMESH_OPA_PATH', default: 'envoy/authz/allow', configKey: [...PLUGIN, 'path'], parse: str, allowed: 'a slash-separated rule path', help: 'Decision path (plugins.envoy_ext_authz_grpc.path)' }),
@@ -150,7 +151,7 @@ export const SETTINGS = [
   spec({ key: 'regoVersion', flag: '--rego-version', env: 'KMESH_OPA_REGO_VERSION', default: 'auto', parse: oneOf('v0', 'v1', 'auto'), allowed: 'v0, v1 or auto', help: 'Rego syntax of .rego policies; auto tries v1, then v0 if the policy only parses as v0' }),
   spec({ key: 'dryRun', flag: '--dry-run', env: 'KMESH_OPA_DRY_RUN', default: false, configKey: [...PLUGIN, 'dry-run'], parse: bool, allowed: 'true or false', help: 'Allow every request, but decide (and log) as usual' }),
   spec({ key: 'skipRequestBodyParse', flag: '--skip-request-body-parse', env: 'KMESH_OPA_SKIP_REQUEST_BODY_PARSE', default: false, configKey: [...PLUGIN, 'skip-request-body-parse'], parse: bool, allowed: 'true or false', help: 'Leave parsed_body and truncated_body out of the input' }),
-  spec({ key: 'logLevel', flag: '--log-level', env: 'KMESH_OPA_LOG_LEVEL', default: 'info', parse: oneOf('debug', 'info', 'warn', 'error'), allowed: 'debug, info, warn or error', help: 'Least severe log level written' }),
+  spec({ key: 'logLevel', flag: '--log-level', env: 'KMESH_OPA_LOG_LEVEL', default: 'info', parse: oneOf(...LOG_LEVELS), allowed: 'debug, info, warn or error', help: 'Least severe log level written' }),
   spec({ key: 'wasmMaxMemoryMb', flag: '--wasm-max-memory-mb', env: 'KMESH_OPA_WASM_MAX_MEMORY_MB', default: 128, parse: int(1, 4096), allowed: 'MiB, 1-4096', help: "Bound on the policy's WebAssembly memory; an evaluation needing more fails (onAgentFailure)" }),
   spec({ key: 'cacheDir', flag: '--cache-dir', env: 'KMESH_OPA_CACHE_DIR', default: undefined, parse: str, allowed: 'a directory path', help: 'Where compiled Rego bundles are cached (default ~/.cache/kmesh-opa)' }),
   spec({ key: 'shutdownGraceSeconds', flag: '--shutdown-grace-seconds', env: 'KMESH_OPA_SHUTDOWN_GRACE_SECONDS', default: 10, parse: int(0, 3600), allowed: 'seconds, 0-3600', help: 'How long in-flight checks may run after SIGTERM' }),

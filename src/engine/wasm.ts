@@ -27,7 +27,6 @@ export interface WasmPolicyOptions {
   now?: () => bigint;
 }
 
-export const DEFAULT_MAX_MEMORY_PAGES = 2048; // 128 MiB
 
 /** `data.envoy.authz.allow`, `/envoy/authz/allow` and `envoy/authz/allow` all name entrypoint envoy/authz/allow. */
 export function entrypointName(decision: string): string {

@@ -39,10 +39,8 @@ export interface CompiledRego {
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** KMESH_OPA_COMPILER, else the project's tool folder, else `opa` on PATH. */
+/** Where opa is when the compiler setting (KMESH_OPA_COMPILER) names none: the project's tool folder, else PATH. */
 export function findCompiler(env: NodeJS.ProcessEnv): string | undefined {
-  const explicit = env.KMESH_OPA_COMPILER;
-  if (explicit) return explicit;
   const local = join(PACKAGE_ROOT, '.tools', 'bin', 'opa');
   if (existsSync(local)) return local;
   for (const dir of (env.PATH ?? '').split(delimiter)) {
@@ -51,8 +49,8 @@ export function findCompiler(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
+/** The cache when the cacheDir setting (KMESH_OPA_CACHE_DIR) names none. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv): string {
-  if (env.KMESH_OPA_CACHE_DIR) return env.KMESH_OPA_CACHE_DIR;
   const base = env.XDG_CACHE_HOME || (homedir() ? join(homedir(), '.cache') : tmpdir());
   return join(base, 'kmesh-opa');
 }

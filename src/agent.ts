@@ -9,7 +9,7 @@ import { defaultCacheDir, findCompiler } from './engine/compile.js';
 import { loadPolicyBytes, loadPolicyFiles, loadRego, type ActivePolicy, type EngineOptions } from './engine/load.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
-import { createDecisionLogs, parseDecisionLogsConfig, type ConsoleSink, type DecisionLogs, type DecisionLogsConfig } from './decisionlog/index.js';
+import type { ConsoleSink } from './decisionlog/index.js';
 import { VERSION } from './package-info.js';
 import type { AgentPorts, PolicyInput, ReadyInfo } from './public-types.js';
 import type { ApiDecision, ApiDeps, PluginState, Probe } from './server/api.js';
@@ -17,7 +17,7 @@ import { createDiagnosticsHandler } from './server/diagnostics.js';
 import { startGrpcServer, type RunningGrpcServer } from './server/grpc.js';
 import { listenHttp } from './server/http.js';
 import { createRestHandler } from './server/rest.js';
-import { createServiceClients, parseServices, type ServiceClients } from './services/index.js';
+import { mergeConfig, OpaPlugins, type ConfigDoc } from './plugins.js';
 
 type Listener = { port: number; close(graceMs: number): Promise<void> };
 
@@ -65,16 +65,35 @@ export interface SettingsPlan {
   restartNeeded: string[];
 }
 
+/**
+ * Where an active policy came from. The agent enforces the highest layer present: a bundle from a
+ * management server over an OPAPolicy resource's policies over the boot policy (files, the embedded
+ * default, or what a library caller set); removing a layer falls back to the one below.
+ */
+export type PolicyLayer = 'boot' | 'resource' | 'bundle';
+const LAYER_ORDER: readonly PolicyLayer[] = ['bundle', 'resource', 'boot'];
+
+/** An OPAPolicy's authConfig: each key given replaces the boot setting while the policy applies. */
+export interface AuthOverlay {
+  statusOnError?: number;
+  onAgentFailure?: 'allow' | 'deny';
+  maxSize?: number;
+  sendRawBody?: boolean;
+}
+
 export class Agent {
   readonly metrics: AgentMetrics;
   readonly log: Logger;
   private readonly state: CheckState;
   /** OPA labels: a unique id per agent, the version, and the configured labels. */
   readonly labels: Readonly<Record<string, string>>;
-  readonly opaConfig: Readonly<Record<string, unknown>>;
-  private readonly services: ServiceClients;
-  private readonly decisionLogsConfig: DecisionLogsConfig | undefined;
-  private decisionLogs: DecisionLogs | undefined;
+  /** The OPA configuration the agent started with (file + overrides). */
+  readonly bootConfig: Readonly<ConfigDoc>;
+  private agentConfig: Readonly<ConfigDoc> | undefined;
+  private plugins: OpaPlugins;
+  private pluginsStarted = false;
+  private readonly layers: Partial<Record<PolicyLayer, ActivePolicy>> = {};
+  private authOverlay: AuthOverlay = {};
   private grpc: RunningGrpcServer | undefined;
   private http: { rest?: Listener; diagnostics?: Listener } = {};
   private stopping = false;
@@ -90,12 +109,16 @@ export class Agent {
     this.current = settings;
     this.log = deps.logger ?? createLogger(settings.logLevel);
     this.metrics = createMetrics({ buckets: settings.grpcRequestDurationBuckets });
-    this.state = { policy: undefined, settings: checkSettings(settings) };
-    this.opaConfig = deps.opaConfig ?? {};
-    const configured = (this.opaConfig.labels ?? {}) as Record<string, string>;
+    this.state = { policy: undefined, settings: checkSettings(settings, this.authOverlay) };
+    this.bootConfig = deps.opaConfig ?? {};
+    const configured = (this.bootConfig.labels ?? {}) as Record<string, string>;
     this.labels = { ...configured, id: randomUUID(), version: VERSION };
-    this.services = createServiceClients(parseServices(this.opaConfig.services), { logger: this.log });
-    this.decisionLogsConfig = parseDecisionLogsConfig(this.opaConfig.decision_logs, this.services.names);
+    this.plugins = this.buildPlugins(this.bootConfig);
+  }
+
+  /** The effective OPA configuration: the boot configuration with the active OPAPolicy's agentConfig over it. */
+  get opaConfig(): Readonly<ConfigDoc> {
+    return this.plugins.config;
   }
 
   get settings(): Settings {
@@ -123,13 +146,41 @@ export class Agent {
     return this.state.policy;
   }
 
-  /** Activates a loaded policy: the next check uses it, checks already running finish on the old one. */
+  /** Activates a loaded boot policy (see PolicyLayer). */
   setPolicy(active: ActivePolicy): void {
+    this.setPolicyLayer('boot', active);
+  }
+
+  /**
+   * Sets (or, with undefined, removes) one layer's policy and enforces the highest layer present: the
+   * next check uses it, checks already running finish on the old one.
+   */
+  setPolicyLayer(layer: PolicyLayer, active: ActivePolicy | undefined): void {
+    if (active) this.layers[layer] = active;
+    else delete this.layers[layer];
+    const top = LAYER_ORDER.map((l) => this.layers[l]).find((p) => p !== undefined);
+    if (top === this.state.policy) return;
+    if (!top) {
+      this.state.policy = undefined;
+      this.grpc?.setServing(false);
+      this.log.warn('no policy to enforce; checks are answered by onAgentFailure');
+      return;
+    }
+    this.activate(top, LAYER_ORDER.find((l) => this.layers[l] === top)!);
+  }
+
+  /** The layer whose policy is enforced. */
+  get policyLayer(): PolicyLayer | undefined {
+    return LAYER_ORDER.find((l) => this.layers[l] !== undefined && this.layers[l] === this.state.policy);
+  }
+
+  private activate(active: ActivePolicy, layer: PolicyLayer): void {
     this.state.policy = active;
     if (!this.stopping) this.grpc?.setServing(true);
     this.metrics.countPolicyLoad('success');
     this.metrics.setPolicyRevision(active.revision);
     this.log.info('policy activated', {
+      layer,
       origin: active.origin,
       revision: active.revision,
       entrypoint: active.policy.entrypoint,
@@ -177,8 +228,8 @@ export class Agent {
       keepValue(settings, this.current, key);
     }
     // Sections other than plugins (whose keys are settings) configure parts built once: services, decision logs, labels.
-    for (const key of new Set([...Object.keys(this.opaConfig), ...Object.keys(opaConfig)])) {
-      if (key !== 'plugins' && !sameJson(this.opaConfig[key], opaConfig[key])) restartNeeded.push(key);
+    for (const key of new Set([...Object.keys(this.bootConfig), ...Object.keys(opaConfig)])) {
+      if (key !== 'plugins' && !sameJson(this.bootConfig[key], opaConfig[key])) restartNeeded.push(key);
     }
     return { settings, restartNeeded };
   }
@@ -186,26 +237,63 @@ export class Agent {
   /** Swaps the settings checks read (one assignment, as a policy swap). */
   applySettings(settings: Settings): void {
     this.current = settings;
-    this.state.settings = checkSettings(settings);
+    this.state.settings = checkSettings(settings, this.authOverlay);
+  }
+
+  /** Replaces the OPAPolicy's authConfig overlay (empty: the boot settings again), for the next check. */
+  applyAuthOverlay(overlay: AuthOverlay): void {
+    this.authOverlay = overlay;
+    this.state.settings = checkSettings(this.current, overlay);
+  }
+
+  /**
+   * Applies an OPAPolicy's agentConfig over the boot configuration (undefined: back to the boot
+   * configuration). The new services and decision logs are built first, so an invalid document throws
+   * and changes nothing; the old ones then deliver what they hold and close.
+   */
+  async applyAgentConfig(agentConfig: Readonly<ConfigDoc> | undefined): Promise<void> {
+    if (sameJson(agentConfig, this.agentConfig)) return;
+    const next = this.buildPlugins(agentConfig ? mergeConfig(this.bootConfig, agentConfig) : this.bootConfig);
+    const previous = this.plugins;
+    this.plugins = next;
+    this.agentConfig = agentConfig;
+    if (this.pluginsStarted) next.start();
+    this.log.info('OPA configuration applied', { agent_config: agentConfig !== undefined, sections: Object.keys(next.config) });
+    if (!(await previous.stop(this.settings.shutdownGraceSeconds * 1000))) this.log.warn('decision logs of the previous configuration were not all delivered');
+  }
+
+  /** Checks a document as applyAgentConfig would, without applying it; throws naming the bad key. */
+  validateAgentConfig(agentConfig: Readonly<ConfigDoc>): void {
+    void this.buildPlugins(mergeConfig(this.bootConfig, agentConfig));
+  }
+
+  private buildPlugins(config: Readonly<ConfigDoc>): OpaPlugins {
+    const decision = this.current.query || this.current.path;
+    return new OpaPlugins(config, {
+      labels: this.labels,
+      log: this.log,
+      registry: this.metrics.registry,
+      // The issue asks for stdout, keeping decisions apart from the agent's own log lines on stderr
+      // (OPA itself writes both to stderr).
+      console: this.deps.console ?? process.stdout,
+      evaluateMaskDrop: (path, event) => this.state.policy?.policy.evaluatePath(path, event).result,
+      decision: this.current.query ? { query: decision } : { path: decision },
+    });
   }
 
   /** Opens the listeners (ext_authz gRPC, REST API, diagnostics) and starts decision logging. */
   async start(): Promise<AgentPorts> {
-    this.decisionLogs = this.createDecisionLogs();
-    const logs = this.decisionLogs;
+    this.plugins.start();
+    this.pluginsStarted = true;
     const onDecision = this.deps.onDecision;
     const check = createChecker({
       state: this.state,
       metrics: this.metrics,
       log: this.log,
-      ...(logs || onDecision
-        ? {
-            onDecision: (record: DecisionRecord) => {
-              logs?.log(record);
-              onDecision?.(record);
-            },
-          }
-        : {}),
+      onDecision: (record: DecisionRecord) => {
+        this.plugins.log(record);
+        onDecision?.(record);
+      },
     });
     this.grpc = await startGrpcServer({
       address: this.settings.extAuthzAddr,
@@ -233,23 +321,6 @@ export class Agent {
     return this.ports;
   }
 
-  private createDecisionLogs(): DecisionLogs | undefined {
-    const config = this.decisionLogsConfig;
-    if (!config) return undefined;
-    const decision = this.settings.query || this.settings.path;
-    return createDecisionLogs(config, {
-      services: this.services,
-      labels: this.labels,
-      logger: this.log,
-      registry: this.metrics.registry,
-      // The issue asks for stdout, keeping decisions apart from the agent's own log lines on stderr
-      // (OPA itself writes both to stderr).
-      console: this.deps.console ?? process.stdout,
-      evaluateMaskDrop: (path, event) => this.state.policy?.policy.evaluatePath(path, event).result,
-      ...(this.settings.query ? { query: decision } : { path: decision }),
-    });
-  }
-
   private apiDeps(): ApiDeps {
     return {
       evaluate: (path, input) => this.state.policy?.policy.evaluatePath(path, input) ?? { covered: false, result: undefined },
@@ -260,12 +331,13 @@ export class Agent {
       ready: () => this.readiness(),
       registry: this.metrics.registry,
       log: this.log,
-      ...(this.decisionLogs ? { decisionLog: (d: ApiDecision) => this.logApiDecision(d) } : {}),
+      decisionLog: (d: ApiDecision) => this.logApiDecision(d),
+      logsDecisions: () => this.plugins.logsDecisions,
     };
   }
 
   private logApiDecision(d: ApiDecision): void {
-    this.decisionLogs?.log({
+    this.plugins.log({
       decisionId: d.decisionId,
       path: d.path,
       input: d.input as Record<string, unknown> | undefined,
@@ -278,9 +350,7 @@ export class Agent {
   }
 
   private pluginStates(): Record<string, PluginState> {
-    const states: Record<string, PluginState> = { envoy_ext_authz_grpc: this.state.policy && this.ports ? 'OK' : 'NOT_READY' };
-    if (this.decisionLogsConfig) states.decision_logs = 'OK';
-    return states;
+    return { envoy_ext_authz_grpc: this.state.policy && this.ports ? 'OK' : 'NOT_READY', ...this.plugins.states() };
   }
 
   private readiness(): Probe {
@@ -299,13 +369,10 @@ export class Agent {
     const graceMs = this.settings.shutdownGraceSeconds * 1000;
     if (grpc) await grpc.close(graceMs);
     // Every check has been answered: its decision is queued, and now written or uploaded.
-    const logs = this.decisionLogs;
-    this.decisionLogs = undefined;
-    if (logs && !(await logs.stop(graceMs))) this.log.warn('decision logs were not all delivered before shutdown');
+    if (!(await this.plugins.stop(graceMs))) this.log.warn('decision logs were not all delivered before shutdown');
     const { rest, diagnostics } = this.http;
     this.http = {};
     await Promise.all([rest?.close(graceMs), diagnostics?.close(graceMs)]);
-    await this.services.close();
   }
 }
 
@@ -317,13 +384,13 @@ function keepValue<K extends keyof Settings>(to: Settings, from: Settings, key: 
   to[key] = from[key];
 }
 
-function checkSettings(s: Settings): CheckSettings {
+function checkSettings(s: Settings, overlay: AuthOverlay): CheckSettings {
   return {
     authConfig: {
-      statusOnError: s.statusOnError,
-      onAgentFailure: s.onAgentFailure,
-      maxSize: s.requestBodyMaxSize,
-      sendRawBody: s.requestBodySendRaw,
+      statusOnError: overlay.statusOnError ?? s.statusOnError,
+      onAgentFailure: overlay.onAgentFailure ?? s.onAgentFailure,
+      maxSize: overlay.maxSize ?? s.requestBodyMaxSize,
+      sendRawBody: overlay.sendRawBody ?? s.requestBodySendRaw,
     },
     dryRun: s.dryRun,
     skipRequestBodyParse: s.skipRequestBodyParse,

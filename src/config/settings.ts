@@ -39,6 +39,11 @@ export interface Settings {
   exitWithParent: boolean;
   dataplaneMesh: string;
   dataplaneName: string | undefined;
+  dataplaneTags: string | undefined;
+  dataplaneFile: string | undefined;
+  resourcesDir: string | undefined;
+  dataDir: string | undefined;
+  apiAuthnLocalhostIsAdmin: boolean;
 }
 
 /** Settings as a library caller gives them: the table's keys, typed, each optional. */
@@ -160,6 +165,11 @@ export const SETTINGS = [
   spec({ key: 'exitWithParent', flag: '--exit-with-parent', env: 'KMESH_OPA_EXIT_WITH_PARENT', default: false, parse: bool, allowed: 'true or false', help: 'Shut down gracefully when the parent process exits (checked twice a second), for supervisors such as kuma-dp' }),
   spec({ key: 'dataplaneMesh', flag: '--dataplane-mesh', env: 'KUMA_DATAPLANE_MESH', default: 'default', parse: resourceName, allowed: 'a Kuma mesh name', help: 'Mesh of the data plane this agent serves (kuma-dp exports it)' }),
   spec({ key: 'dataplaneName', flag: '--dataplane-name', env: 'KUMA_DATAPLANE_NAME', default: undefined, parse: resourceName, allowed: 'a Kuma Dataplane name', help: 'Name of the Dataplane resource of this agent\'s data plane (kuma-dp exports it)' }),
+  spec({ key: 'dataplaneTags', flag: '--dataplane-tags', env: 'KMESH_OPA_DATAPLANE_TAGS', default: undefined, parse: str, allowed: 'comma-separated tag=value pairs, e.g. kuma.io/service=web', help: 'Tags of this data plane, which OPAPolicy selectors are matched against' }),
+  spec({ key: 'dataplaneFile', flag: '--dataplane-file', env: 'KMESH_OPA_DATAPLANE_FILE', default: undefined, parse: str, allowed: 'path of a Universal Dataplane resource (YAML or JSON)', help: 'This data plane\'s Dataplane resource; its inbound tags are matched against OPAPolicy selectors' }),
+  spec({ key: 'resourcesDir', flag: '--resources-dir', env: 'KMESH_OPA_RESOURCES_DIR', default: undefined, parse: str, allowed: 'a directory path', help: 'Directory of Universal resources (OPAPolicy, Secret, AccessRole, ...), watched for changes' }),
+  spec({ key: 'dataDir', flag: '--data-dir', env: 'KMESH_OPA_DATA_DIR', default: undefined, parse: str, allowed: 'a directory path', help: 'Where the agent keeps its token signing key and API-written resources (default ~/.local/state/kmesh-opa)' }),
+  spec({ key: 'apiAuthnLocalhostIsAdmin', flag: '--api-authn-localhost-is-admin', env: 'KMESH_OPA_API_AUTHN_LOCALHOST_IS_ADMIN', default: true, parse: bool, allowed: 'true or false', help: 'Requests from localhost without a token are user admin (group mesh-system:admin)' }),
 ] as const;
 
 type AnySpec = SettingSpec<keyof Settings>;

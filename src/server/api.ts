@@ -51,6 +51,8 @@ export interface ApiDeps {
   registry: Registry;
   /** Present when decision logs are on: REST evaluations are logged and answers carry `decision_id`. */
   decisionLog?(decision: ApiDecision): void;
+  /** Whether decision logging is on right now (absent: whenever decisionLog is given). */
+  logsDecisions?(): boolean;
   /** OPA's default_decision for `POST /` (default `/system/main`). */
   defaultDecision?: string;
   /** server.decoding limits (OPA's defaults when absent). */

@@ -143,10 +143,15 @@ class DataApi {
     private readonly limits: BodyLimits,
   ) {}
 
+  /** Whether evaluations are logged now (and answers carry a decision_id): the configuration can change. */
+  private logging(): boolean {
+    return this.deps.decisionLog !== undefined && (this.deps.logsDecisions?.() ?? true);
+  }
+
   /** GET and POST /v1/data[/{path}]: 200 with `result` when defined, without when not. */
   async v1({ req, res, query, rest }: Exchange, method: 'GET' | 'POST'): Promise<void> {
     const timings = new Timings();
-    const decisionId = this.deps.decisionLog ? randomUUID() : undefined;
+    const decisionId = this.logging() ? randomUUID() : undefined;
     let input: unknown;
     try {
       input = method === 'GET' ? inputFromQuery(query.get('input')) : await this.inputFromBody(req);
@@ -174,7 +179,7 @@ class DataApi {
   /** POST /v0/data[/{path}] and POST /: the body is the input, the answer the bare document, undefined is 404. */
   async v0({ req, res, query }: Exchange, escapedPath: string): Promise<void> {
     const timings = new Timings();
-    const decisionId = this.deps.decisionLog ? randomUUID() : undefined;
+    const decisionId = this.logging() ? randomUUID() : undefined;
     let input: unknown;
     try {
       input = (await this.readDocument(req)) ?? null;

@@ -1,0 +1,148 @@
+// The token endpoints of the agent's REST listener, as Kuma's API server serves them: user token
+// generation (what `kumactl generate user-token` calls) and the bootstrap admin token, readable from
+// this machine only, in the GlobalSecret form `curl … | jq -r .data | base64 -d` expects.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeJwt } from 'jose';
+import type { Logger } from '../log.js';
+import type { AccessDecision, Authentication, FieldViolation, User } from '../resources/types.js';
+import { BodyError, readBody, type Exchange, type Route } from '../server/http.js';
+import { isDirectLocalRequest } from './identity.js';
+import type { Action } from './model.js';
+import { parseDuration, type UserTokens } from './tokens.js';
+
+export interface TokenRouteDeps {
+  tokens: UserTokens;
+  authenticate(req: IncomingMessage): Promise<Authentication>;
+  authorize(user: User, action: Action): AccessDecision;
+  log: Logger;
+}
+
+/** A token request is a few names; anything near this size is not one. */
+const BODY_LIMITS = { maxBytes: 1 << 20, maxGzipBytes: 1 << 20 };
+const ACCESS_DENIED_PREFIX = 'Access Denied (';
+
+export function tokenRoutes(deps: TokenRouteDeps): Route[] {
+  return [
+    { path: '/tokens/user', methods: { POST: { label: 'v1/tokens/user', handle: (x) => generateUserToken(deps, x) } } },
+    { path: '/global-secrets/admin-user-token', methods: { GET: { label: 'v1/global-secrets/admin-user-token', handle: (x) => adminUserToken(deps, x) } } },
+  ];
+}
+
+async function generateUserToken(deps: TokenRouteDeps, { req, res }: Exchange): Promise<void> {
+  const authn = await deps.authenticate(req);
+  if (!authn.ok) {
+    writeKumaError(res, 401, 'Invalid authentication data', authn.message);
+    return;
+  }
+  const decision = deps.authorize(authn.user, { access: 'GENERATE_USER_TOKEN' });
+  if (!decision.allowed) {
+    deps.log.debug('user token generation denied', { user: authn.user.name });
+    writeAccessDenied(res, decision.message);
+    return;
+  }
+  const request = await readTokenRequest(req);
+  if ('violations' in request) {
+    writeKumaError(res, 400, 'Invalid request', 'Resource is not valid', request.violations);
+    return;
+  }
+  const token = await deps.tokens.issue(request);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'text/plain');
+  res.end(token);
+}
+
+type TokenRequest = { name: string; groups: string[]; validForSeconds: number } | { violations: FieldViolation[] };
+
+async function readTokenRequest(req: IncomingMessage): Promise<TokenRequest> {
+  let body: unknown;
+  try {
+    body = JSON.parse((await readBody(req, BODY_LIMITS)).toString('utf8'));
+  } catch (err) {
+    const reason = err instanceof BodyError ? err.message : 'is not a JSON object';
+    return { violations: [{ field: 'body', message: reason }] };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { violations: [{ field: 'body', message: 'is not a JSON object' }] };
+  const fields = body as Record<string, unknown>;
+  const violations: FieldViolation[] = [];
+  const name = fields.name;
+  if (name !== undefined && typeof name !== 'string') violations.push({ field: 'name', message: 'must be a string' });
+  else if (name === undefined || name === '') violations.push({ field: 'name', message: 'cannot be empty' });
+  const groups = fields.groups ?? [];
+  if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string')) violations.push({ field: 'groups', message: 'must be a list of strings' });
+  const validForSeconds = readValidFor(fields.validFor, violations);
+  if (violations.length > 0) return { violations };
+  return { name: name as string, groups: groups as string[], validForSeconds };
+}
+
+/** Kuma's wording: absent is "cannot be empty", zero "cannot be empty or nil", bad text Go's parse error. */
+function readValidFor(value: unknown, violations: FieldViolation[]): number {
+  if (value === undefined || value === null || value === '') {
+    violations.push({ field: 'validFor', message: 'cannot be empty' });
+    return 0;
+  }
+  if (typeof value !== 'string') {
+    violations.push({ field: 'validFor', message: 'must be a duration string such as "24h"' });
+    return 0;
+  }
+  let seconds: number;
+  try {
+    seconds = parseDuration(value);
+  } catch (err) {
+    violations.push({ field: 'validFor', message: `is invalid: ${(err as Error).message}` });
+    return 0;
+  }
+  if (seconds === 0) violations.push({ field: 'validFor', message: 'cannot be empty or nil' });
+  else if (seconds < 0) violations.push({ field: 'validFor', message: 'must be positive' });
+  return seconds;
+}
+
+async function adminUserToken(deps: TokenRouteDeps, { req, res }: Exchange): Promise<void> {
+  // The socket decides, never a header or a token: this secret is how an operator on the machine gets in.
+  if (!isDirectLocalRequest(req)) {
+    writeKumaError(res, 403, 'Access Denied', 'the admin user token can only be read from localhost');
+    return;
+  }
+  const token = await deps.tokens.adminToken();
+  const issued = goTime(decodeJwt(token).iat ?? 0);
+  writeKuma(res, 200, {
+    type: 'GlobalSecret',
+    name: 'admin-user-token',
+    creationTime: issued,
+    modificationTime: issued,
+    data: Buffer.from(token, 'utf8').toString('base64'),
+  });
+}
+
+/** Go's time.Time in JSON (RFC 3339) for whole seconds, as the token's `iat` gives them. */
+function goTime(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** kumactl prints `title (detail)`; the model's message already has that shape, so it is split back. */
+function writeAccessDenied(res: ServerResponse, message: string): void {
+  const detail = message.startsWith(ACCESS_DENIED_PREFIX) && message.endsWith(')') ? message.slice(ACCESS_DENIED_PREFIX.length, -1) : message;
+  writeKumaError(res, 403, 'Access Denied', detail);
+}
+
+/** Kuma's error document: the RFC 7807 fields and, beside them, the older `details`/`causes` kumactl reads. */
+function writeKumaError(res: ServerResponse, status: number, title: string, detail: string, violations: FieldViolation[] = []): void {
+  writeKuma(res, status, {
+    type: '/std-errors',
+    status,
+    title,
+    detail,
+    invalid_parameters: violations.length > 0 ? violations.map((v) => ({ field: v.field, reason: v.message })) : undefined,
+    details: detail,
+    causes: violations.length > 0 ? violations.map((v) => ({ field: v.field, message: v.message })) : undefined,
+  });
+}
+
+// Characters Go's encoding/json escapes that JSON.stringify leaves alone; outside strings JSON text has none.
+const HTML_UNSAFE = /[<>&\u2028\u2029]/g;
+
+/** JSON as go-restful writes it (one-space indent, fields in the order given), as the resource routes do. */
+function writeKuma(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify(body, null, 1).replace(HTML_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}

@@ -1,0 +1,457 @@
+// Kong Mesh RBAC decisions, judged on the roles and bindings of the "Role-Based Access Control" page
+// (/work/shared/seeds/rbac.txt), copied verbatim: the page is the spec.
+import { describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import type { Resource, User, WriteRequest } from '../../../src/resources/types.js';
+import {
+  DEFAULT_BINDING,
+  DEFAULT_ROLE,
+  accessDenied,
+  authorize,
+  validateAccessRole,
+  validateAccessRoleBinding,
+  type Action,
+} from '../../../src/rbac/model.js';
+
+const ROLE_1 = `type: AccessRole
+name: role-1
+rules:
+- types: ["TrafficPermission", "TrafficRoute", "Mesh"] # list of types to which access is granted. If empty, then access is granted to all types
+  names: ["res-1"] # list of allowed names of types to which access is granted. If empty, then access is granted to resources regardless of the name.
+  mesh: default # Mesh within which the access to resources is granted. It can only be used with the Mesh-scoped resources.
+  access: ["CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN"] # an action that is bound to a type.
+  when: # a set of qualifiers to receive an access. Only one of them needs to be fulfilled to receive an access
+  - sources: # a condition on sources section in connection policies (like TrafficRoute or Healtchecheck). If missing, then all sources are allowed
+      match:
+        kuma.io/service: web
+    destinations: # a condition on destinations section in connection policies (like TrafficRoute or Healtchecheck). If missing, then all destinations are allowed
+      match:
+        kuma.io/service: backend
+  - selectors: # a condition on selectors section in dataplane policies (like TrafficTrace or ProxyTemplate).
+      match:
+        kuma.io/service: web
+  - dpToken: # a condition on generate dataplane token.
+      tags:
+      - name: kuma.io/service
+        value: web
+`;
+
+const BINDING_1 = `type: AccessRoleBinding
+name: binding-1
+subjects: # a list of subjects that will be assigned roles
+- type: User # type of the subject. Available values: ("User", "Group")
+  name: john.doe@example.com # name of the subject.
+- type: Group
+  name: team-a
+roles: # a list of roles that will be assigned to the list of subjects.
+- role-1
+`;
+
+const ADMIN = `type: AccessRole
+name: admin
+rules:
+- access: ["CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN"]
+`;
+
+const BACKEND_OWNER = `type: AccessRole
+name: backend-owner
+rules:
+- mesh: default
+  types: ["TrafficPermission", "RateLimit"]
+  access: ["CREATE", "DELETE", "UPDATE"]
+  when:
+  - destinations:
+      match:
+        kuma.io/service: backend
+- mesh: default
+  types: ["TrafficRoute", "HealthCheck", "CircuitBreaker", "FaultInjection", "Retry", "Timeout", "TrafficLog"]
+  access: ["CREATE", "DELETE", "UPDATE"]
+  when:
+  - sources:
+      match:
+        kuma.io/service: backend
+  - destinations:
+      match:
+        kuma.io/service: backend
+- mesh: default
+  types: ["TrafficTrace", "ProxyTemplate"]
+  access: ["CREATE", "DELETE", "UPDATE"]
+  when:
+  - selectors:
+      match:
+        kuma.io/service: backend
+`;
+
+const OBSERVABILITY_OPERATOR = `type: AccessRole
+name: observability-operator
+rules:
+- mesh: '*'
+  types: ["TrafficLog", "TrafficTrace"]
+  access: ["CREATE", "DELETE", "UPDATE"]
+- types: ["Mesh"]
+  access: ["CREATE", "DELETE", "UPDATE"]
+`;
+
+const DEMO_MESH_OPERATOR = `type: AccessRole
+name: demo-mesh-operator
+rules:
+- mesh: demo
+  access: ["CREATE", "DELETE", "UPDATE"]
+- types: ["Mesh"]
+  names: ["demo"]
+  access: ["CREATE", "DELETE", "UPDATE"]
+`;
+
+const DEFAULTS = `type: AccessRole
+name: admin
+rules:
+- access: ["CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN"]
+---
+type: AccessRoleBinding
+name: default
+subjects:
+- type: Group
+  name: mesh-system:authenticated
+- type: Group
+  name: mesh-system:unauthenticated
+roles:
+- admin
+`;
+
+const RESTRICT_TO_ADMIN = `type: AccessRoleBinding
+name: default
+subjects:
+- type: Group
+  name: mesh-system:admin
+roles:
+- admin
+`;
+
+// The five-step walk-through (step 3, step 4 and the two writes of step 5).
+const STEP_3_BINDING = RESTRICT_TO_ADMIN;
+const STEP_4_ROLE = `
+type: AccessRole
+name: backend-owner
+rules:
+- types: ["TrafficPermission"]
+  mesh: default
+  access: ["CREATE", "UPDATE", "DELETE"]
+  when:
+  - destinations:
+      match:
+        kuma.io/service: backend
+`;
+const STEP_4_BINDING = `
+type: AccessRoleBinding
+name: backend-owners
+subjects:
+- type: User
+  name: backend-owner
+roles:
+- backend-owner`;
+const STEP_5_ALLOWED = `
+type: TrafficPermission
+mesh: default
+name: web-to-backend
+sources:
+- match:
+    kuma.io/service: web
+destinations:
+- match:
+    kuma.io/service: backend
+`;
+const STEP_5_DENIED = `
+type: TrafficPermission
+mesh: default
+name: web-to-backend
+sources:
+- match:
+    kuma.io/service: web
+destinations:
+- match:
+    kuma.io/service: other
+`;
+
+const res = (text: string): Resource => parse(text) as Resource;
+const docs = (text: string): Resource[] => parseAllDocuments(text).map((d) => d.toJSON() as Resource);
+
+/** A token user: its groups plus the group Kuma adds to everyone authenticated. */
+const tokenUser = (name: string, ...groups: string[]): User => ({ name, groups: [...groups, 'mesh-system:authenticated'] });
+const ANONYMOUS: User = { name: 'mesh-system:anonymous', groups: ['mesh-system:unauthenticated'] };
+const LOCAL_ADMIN: User = { name: 'admin', groups: ['mesh-system:admin', 'mesh-system:authenticated'] };
+
+function bindTo(user: string, role: string): Resource {
+  return { type: 'AccessRoleBinding', name: `${user}-binding`, subjects: [{ type: 'User', name: user }], roles: [role] };
+}
+
+function create(resource: Resource): WriteRequest {
+  return { access: 'CREATE', type: resource.type, mesh: resource.mesh, name: resource.name, next: resource };
+}
+function del(resource: Resource): WriteRequest {
+  return { access: 'DELETE', type: resource.type, mesh: resource.mesh, name: resource.name, current: resource };
+}
+function update(current: Resource, next: Resource): WriteRequest {
+  return { access: 'UPDATE', type: next.type, mesh: next.mesh, name: next.name, current, next };
+}
+
+function policy(type: string, mesh: string | undefined, name: string, sections: Record<string, Record<string, string>[]>): Resource {
+  const r: Resource = { type, name, ...(mesh === undefined ? {} : { mesh }) };
+  for (const [section, matches] of Object.entries(sections)) r[section] = matches.map((match) => ({ match }));
+  return r;
+}
+
+/** Whether `user`, bound to `roleYaml` alone (no default binding), may do `action`. */
+function allowedFor(roleYaml: string, action: Action, user: User = tokenUser('someone')): boolean {
+  const role = res(roleYaml);
+  return authorize(user, action, [role], [bindTo(user.name, role.name)]).allowed;
+}
+
+describe('the page\'s YAML is valid', () => {
+  it.each([ROLE_1, ADMIN, BACKEND_OWNER, OBSERVABILITY_OPERATOR, DEMO_MESH_OPERATOR, STEP_4_ROLE])('AccessRole %#', (text) => {
+    expect(validateAccessRole(res(text))).toEqual([]);
+  });
+  it.each([BINDING_1, RESTRICT_TO_ADMIN, STEP_4_BINDING])('AccessRoleBinding %#', (text) => {
+    expect(validateAccessRoleBinding(res(text))).toEqual([]);
+  });
+  it('the defaults are the page\'s defaults, field for field', () => {
+    const [role, binding] = docs(DEFAULTS);
+    expect(DEFAULT_ROLE).toEqual(role);
+    expect(DEFAULT_BINDING).toEqual(binding);
+  });
+});
+
+describe('admin role', () => {
+  const writes: Action[] = [
+    create(policy('TrafficPermission', 'default', 'any', { destinations: [{ 'kuma.io/service': '*' }] })),
+    del({ type: 'Mesh', name: 'default' }),
+    update({ type: 'GlobalSecret', name: 's', data: 'YQ==' }, { type: 'GlobalSecret', name: 's', data: 'Yg==' }),
+    { access: 'GENERATE_USER_TOKEN' },
+    { access: 'GENERATE_ZONE_CP_TOKEN' },
+    { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'other', tags: { 'kuma.io/service': 'anything' } },
+  ];
+  it.each(writes)('may do anything: %j', (action) => {
+    expect(allowedFor(ADMIN, action)).toBe(true);
+  });
+});
+
+describe('backend-owner role', () => {
+  const allowed = (action: Action): boolean => allowedFor(BACKEND_OWNER, action);
+
+  it('TrafficPermission whose destinations are backend is allowed; to other is denied', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'backend' }] })))).toBe(true);
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'other' }] })))).toBe(false);
+  });
+  it('a destination of \'*\' does not count as backend', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { destinations: [{ 'kuma.io/service': '*' }] })))).toBe(false);
+  });
+  it('every destination must be backend: backend plus other is denied', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { destinations: [{ 'kuma.io/service': 'backend' }, { 'kuma.io/service': 'other' }] })))).toBe(false);
+  });
+  it('extra tags beside kuma.io/service: backend still match', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { destinations: [{ 'kuma.io/service': 'backend', version: 'v2' }] })))).toBe(true);
+  });
+  it('a TrafficPermission without destinations is denied (the condition needs the section)', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { sources: [{ 'kuma.io/service': 'backend' }] })))).toBe(false);
+  });
+  it('the same TrafficPermission in another mesh is denied', () => {
+    expect(allowed(create(policy('TrafficPermission', 'other', 'tp', { destinations: [{ 'kuma.io/service': 'backend' }] })))).toBe(false);
+  });
+  it('RateLimit to backend is allowed, to other denied', () => {
+    expect(allowed(del(policy('RateLimit', 'default', 'rl', { sources: [{ 'kuma.io/service': '*' }], destinations: [{ 'kuma.io/service': 'backend' }] })))).toBe(true);
+    expect(allowed(del(policy('RateLimit', 'default', 'rl', { sources: [{ 'kuma.io/service': 'backend' }], destinations: [{ 'kuma.io/service': 'other' }] })))).toBe(false);
+  });
+  it('TrafficRoute with sources backend OR destinations backend is allowed; neither is denied', () => {
+    expect(allowed(create(policy('TrafficRoute', 'default', 'tr', { sources: [{ 'kuma.io/service': 'backend' }], destinations: [{ 'kuma.io/service': 'redis' }] })))).toBe(true);
+    expect(allowed(create(policy('TrafficRoute', 'default', 'tr', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'backend' }] })))).toBe(true);
+    expect(allowed(create(policy('TrafficRoute', 'default', 'tr', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'redis' }] })))).toBe(false);
+  });
+  it('TrafficTrace selecting backend is allowed; selecting other is denied', () => {
+    expect(allowed(create(policy('TrafficTrace', 'default', 'tt', { selectors: [{ 'kuma.io/service': 'backend' }] })))).toBe(true);
+    expect(allowed(create(policy('TrafficTrace', 'default', 'tt', { selectors: [{ 'kuma.io/service': 'other' }] })))).toBe(false);
+  });
+  it('types outside its rules (Mesh, TrafficLog in another mesh, OPAPolicy) are denied', () => {
+    expect(allowed(create({ type: 'Mesh', name: 'default' }))).toBe(false);
+    expect(allowed(create(policy('OPAPolicy', 'default', 'p', { selectors: [{ 'kuma.io/service': 'backend' }] })))).toBe(false);
+    expect(allowed(create(policy('TrafficLog', 'demo', 'tl', { sources: [{ 'kuma.io/service': 'backend' }] })))).toBe(false);
+  });
+  it('token generation is not granted', () => {
+    expect(allowed({ access: 'GENERATE_USER_TOKEN' })).toBe(false);
+    expect(allowed({ access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'default', tags: { 'kuma.io/service': 'backend' } })).toBe(false);
+  });
+  it('UPDATE from an allowed TrafficPermission to one for other is denied, and back again too', () => {
+    const mine = policy('TrafficPermission', 'default', 'tp', { destinations: [{ 'kuma.io/service': 'backend' }] });
+    const theirs = policy('TrafficPermission', 'default', 'tp', { destinations: [{ 'kuma.io/service': 'other' }] });
+    expect(allowed(update(mine, mine))).toBe(true);
+    expect(allowed(update(mine, theirs))).toBe(false);
+    expect(allowed(update(theirs, mine))).toBe(false);
+  });
+});
+
+describe('observability-operator role', () => {
+  const allowed = (action: Action): boolean => allowedFor(OBSERVABILITY_OPERATOR, action);
+  it('TrafficLog and TrafficTrace in any mesh', () => {
+    expect(allowed(create(policy('TrafficLog', 'default', 'tl', { sources: [{ 'kuma.io/service': '*' }] })))).toBe(true);
+    expect(allowed(update(policy('TrafficTrace', 'prod', 'tt', {}), policy('TrafficTrace', 'prod', 'tt', { selectors: [{ 'kuma.io/service': '*' }] })))).toBe(true);
+  });
+  it('any Mesh object', () => {
+    expect(allowed(create({ type: 'Mesh', name: 'anything' }))).toBe(true);
+    expect(allowed(del({ type: 'Mesh', name: 'default' }))).toBe(true);
+  });
+  it('not other types, nor tokens', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', {})))).toBe(false);
+    expect(allowed(create({ type: 'GlobalSecret', name: 'x' }))).toBe(false);
+    expect(allowed({ access: 'GENERATE_USER_TOKEN' })).toBe(false);
+  });
+  it('mesh \'*\' does not reach a global type: TrafficLog without a mesh is denied', () => {
+    expect(allowed(create({ type: 'TrafficLog', name: 'global-log' }))).toBe(false);
+  });
+});
+
+describe('demo-mesh-operator role', () => {
+  const allowed = (action: Action): boolean => allowedFor(DEMO_MESH_OPERATOR, action);
+  it('every resource in the demo mesh', () => {
+    expect(allowed(create(policy('TrafficPermission', 'demo', 'tp', { destinations: [{ 'kuma.io/service': '*' }] })))).toBe(true);
+    expect(allowed(del({ type: 'Secret', mesh: 'demo', name: 's' }))).toBe(true);
+    expect(allowed(create(policy('OPAPolicy', 'demo', 'p', { selectors: [{ 'kuma.io/service': '*' }] })))).toBe(true);
+  });
+  it('the Mesh named demo only; the Mesh named other is denied', () => {
+    expect(allowed(update({ type: 'Mesh', name: 'demo' }, { type: 'Mesh', name: 'demo', mtls: {} }))).toBe(true);
+    expect(allowed(create({ type: 'Mesh', name: 'other' }))).toBe(false);
+  });
+  it('nothing in the default mesh, no global resources', () => {
+    expect(allowed(create(policy('TrafficPermission', 'default', 'tp', {})))).toBe(false);
+    expect(allowed(create({ type: 'GlobalSecret', name: 'g' }))).toBe(false);
+  });
+});
+
+describe('role-1 (the reference example) and binding-1', () => {
+  const [role, binding] = [res(ROLE_1), res(BINDING_1)];
+  const judge = (user: User, action: Action): boolean => authorize(user, action, [role], [binding]).allowed;
+  const john = tokenUser('john.doe@example.com');
+  const teamA = tokenUser('jane', 'team-a');
+  it('binds the named user and the group team-a; nobody else', () => {
+    const tr = create(policy('TrafficRoute', 'default', 'res-1', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'backend' }] }));
+    expect(judge(john, tr)).toBe(true);
+    expect(judge(teamA, tr)).toBe(true);
+    expect(judge(tokenUser('mallory', 'team-b'), tr)).toBe(false);
+  });
+  it('a when entry needs all its parts: sources web with destinations redis is denied', () => {
+    expect(judge(john, create(policy('TrafficRoute', 'default', 'res-1', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'redis' }] })))).toBe(false);
+  });
+  it('names restrict: the same TrafficRoute named res-2 is denied', () => {
+    expect(judge(john, create(policy('TrafficRoute', 'default', 'res-2', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'backend' }] })))).toBe(false);
+  });
+  it('dpToken: a data-plane token for web in default is allowed, for backend or in another mesh denied', () => {
+    expect(judge(john, { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'default', tags: { 'kuma.io/service': 'web' } })).toBe(true);
+    expect(judge(john, { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'default', tags: { 'kuma.io/service': 'backend' } })).toBe(false);
+    expect(judge(john, { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'other', tags: { 'kuma.io/service': 'web' } })).toBe(false);
+  });
+  it('a rule scoped to a mesh grants no global token generation', () => {
+    expect(judge(john, { access: 'GENERATE_USER_TOKEN' })).toBe(false);
+    expect(judge(john, { access: 'GENERATE_ZONE_CP_TOKEN' })).toBe(false);
+  });
+});
+
+describe('selectors condition on OPAPolicy', () => {
+  const ROLE = `type: AccessRole
+name: opa-backend
+rules:
+- mesh: default
+  types: ["OPAPolicy"]
+  access: ["CREATE", "UPDATE", "DELETE"]
+  when:
+  - selectors:
+      match:
+        kuma.io/service: backend
+`;
+  it('selectors kuma.io/service: backend is allowed; other is denied', () => {
+    expect(allowedFor(ROLE, create(policy('OPAPolicy', 'default', 'p', { selectors: [{ 'kuma.io/service': 'backend' }] })))).toBe(true);
+    expect(allowedFor(ROLE, create(policy('OPAPolicy', 'default', 'p', { selectors: [{ 'kuma.io/service': 'other' }] })))).toBe(false);
+  });
+  it('an OPAPolicy with no selectors at all is denied', () => {
+    expect(allowedFor(ROLE, create({ type: 'OPAPolicy', mesh: 'default', name: 'p', conf: {} }))).toBe(false);
+  });
+});
+
+describe('the five-step walk-through', () => {
+  const roles = [res(ADMIN), res(STEP_4_ROLE)];
+  const bindings = [res(STEP_3_BINDING), res(STEP_4_BINDING)];
+  const backendOwner = tokenUser('backend-owner');
+
+  it('web-to-backend is allowed for backend-owner', () => {
+    expect(authorize(backendOwner, create(res(STEP_5_ALLOWED)), roles, bindings)).toEqual({ allowed: true });
+  });
+  it('web-to-other is denied with the page\'s exact message', () => {
+    expect(authorize(backendOwner, update(res(STEP_5_ALLOWED), res(STEP_5_DENIED)), roles, bindings)).toEqual({
+      allowed: false,
+      message: 'Access Denied (user "backend-owner/mesh-system:authenticated" cannot access the resource)',
+    });
+  });
+  it('after step 3 an anonymous caller is denied, the localhost admin is not', () => {
+    expect(authorize(ANONYMOUS, create(res(STEP_5_ALLOWED)), roles, bindings).allowed).toBe(false);
+    expect(authorize(LOCAL_ADMIN, create(res(STEP_5_DENIED)), roles, bindings).allowed).toBe(true);
+  });
+});
+
+describe('default role and binding', () => {
+  const judge = (user: User, action: Action): boolean => authorize(user, action, [DEFAULT_ROLE], [DEFAULT_BINDING]).allowed;
+  it('grant everything to anonymous and authenticated callers alike', () => {
+    expect(judge(ANONYMOUS, create({ type: 'GlobalSecret', name: 'x' }))).toBe(true);
+    expect(judge(tokenUser('bob'), { access: 'GENERATE_USER_TOKEN' })).toBe(true);
+  });
+  it('a user in neither group (no token, no anonymous group) is denied', () => {
+    expect(judge({ name: 'odd', groups: [] }, { access: 'GENERATE_USER_TOKEN' })).toBe(false);
+  });
+  it('"restrict to admin" binding: only mesh-system:admin keeps access', () => {
+    const bindings = [res(RESTRICT_TO_ADMIN)];
+    expect(authorize(LOCAL_ADMIN, { access: 'GENERATE_USER_TOKEN' }, [DEFAULT_ROLE], bindings).allowed).toBe(true);
+    expect(authorize(tokenUser('bob'), { access: 'GENERATE_USER_TOKEN' }, [DEFAULT_ROLE], bindings)).toEqual({
+      allowed: false,
+      message: 'Access Denied (user "bob/mesh-system:authenticated" cannot access the resource)',
+    });
+    expect(authorize(ANONYMOUS, create({ type: 'Mesh', name: 'm' }), [DEFAULT_ROLE], bindings).allowed).toBe(false);
+  });
+  it('a binding naming an absent role grants nothing', () => {
+    expect(authorize(tokenUser('bob'), { access: 'GENERATE_USER_TOKEN' }, [], [DEFAULT_BINDING]).allowed).toBe(false);
+  });
+});
+
+describe('accessDenied', () => {
+  it('writes the user as name/groups joined by commas (Kuma\'s User.String)', () => {
+    expect(accessDenied({ name: 'jane', groups: ['team-a', 'mesh-system:authenticated'] })).toBe(
+      'Access Denied (user "jane/team-a,mesh-system:authenticated" cannot access the resource)',
+    );
+  });
+  it('quotes a name holding a double quote and a newline as Go\'s %q does', () => {
+    expect(accessDenied({ name: 'a"b\nc', groups: [] })).toBe('Access Denied (user "a\\"b\\nc/" cannot access the resource)');
+  });
+});
+
+describe('validation of bad roles and bindings', () => {
+  it('an AccessRole with no rules', () => {
+    expect(validateAccessRole({ type: 'AccessRole', name: 'r' })).toEqual([{ field: 'rules', message: 'must have at least one element' }]);
+  });
+  it('a rule with an unknown access "READ" and an empty access list', () => {
+    const v = validateAccessRole({ type: 'AccessRole', name: 'r', rules: [{ access: ['READ'] }, { access: [] }] });
+    expect(v.map((x) => x.field)).toEqual(['rules[0].access[0]', 'rules[1].access']);
+  });
+  it('a when entry with no qualifier, and a selectors part with an empty match', () => {
+    const v = validateAccessRole({ type: 'AccessRole', name: 'r', rules: [{ access: ['CREATE'], when: [{}, { selectors: { match: {} } }] }] });
+    expect(v).toEqual([
+      { field: 'rules[0].when[0]', message: 'qualifier cannot be empty' },
+      { field: 'rules[0].when[1].selectors.match', message: 'must have at least one tag' },
+    ]);
+  });
+  it('a dpToken tag without a value', () => {
+    const v = validateAccessRole({ type: 'AccessRole', name: 'r', rules: [{ access: ['GENERATE_DATAPLANE_TOKEN'], when: [{ dpToken: { tags: [{ name: 'kuma.io/service' }] } }] }] });
+    expect(v).toEqual([{ field: 'rules[0].when[0].dpToken.tags[0].value', message: 'cannot be empty' }]);
+  });
+  it('a binding with a subject of type "Team", an unnamed subject and no roles', () => {
+    const v = validateAccessRoleBinding({ type: 'AccessRoleBinding', name: 'b', subjects: [{ type: 'Team', name: 'x' }, { type: 'User' }] });
+    expect(v.map((x) => x.field)).toEqual(['subjects[0].type', 'subjects[1].name', 'roles']);
+  });
+  it('a stored malformed when entry (a string) never grants', () => {
+    const role: Resource = { type: 'AccessRole', name: 'bad', rules: [{ access: ['CREATE'], when: ['anything'] }] };
+    expect(authorize(tokenUser('u'), create({ type: 'Mesh', name: 'm' }), [role], [bindTo('u', 'bad')]).allowed).toBe(false);
+  });
+});

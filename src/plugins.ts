@@ -2,8 +2,17 @@
 // status. They are built together from one effective document, so that a new document (an OPAPolicy's
 // agentConfig, a discovered config) replaces all of them at once: the new set is built and checked
 // before the old one is stopped, and an invalid document leaves the running set in place.
+import { gunzipSync } from 'node:zlib';
 import type { Registry } from 'prom-client';
 import type { DecisionRecord } from './authz/check.js';
+import { bundlesFromOpaConfig, type BundleConfig } from './bundles/config.js';
+import { parseKeys, type BundleKey } from './bundles/keys.js';
+import { createBundleMetrics, type BundleMetrics } from './bundles/metrics.js';
+import { createBundlePlugin, type BundlePlugin, type BundleStatus } from './bundles/plugin.js';
+import { parseSigningConfig, verifyBundle, type SigningConfig } from './bundles/signing.js';
+import { createStatusReporter, parseStatusConfig, type StatusConfig, type StatusReporter, type StatusSnapshot } from './bundles/status.js';
+import { readTar } from './engine/bundle.js';
+import type { ActivePolicy } from './engine/load.js';
 import { createDecisionLogs, parseDecisionLogsConfig, type ConsoleSink, type DecisionLogs, type DecisionLogsConfig, type EvaluateMaskDrop } from './decisionlog/index.js';
 import type { Logger } from './log.js';
 import type { PluginState } from './server/api.js';
@@ -19,20 +28,67 @@ export interface PluginDeps {
   evaluateMaskDrop: EvaluateMaskDrop;
   /** The decision as configured, for decision log events. */
   decision: { path: string } | { query: string };
+  /** Loads (without activating) a downloaded bundle under the agent's decision path and limits. */
+  loadBundle(bytes: Uint8Array, origin: string): Promise<ActivePolicy>;
+  /** The bundle that decides changed (undefined: none active). */
+  onBundlePolicy(active: ActivePolicy | undefined): void;
+  /** Something a status report shows changed. */
+  onStatusChange?(): void;
+}
+
+interface ConfiguredBundle {
+  config: BundleConfig;
+  signing: SigningConfig | undefined;
+  plugin?: BundlePlugin;
+  active?: ActivePolicy;
 }
 
 export class OpaPlugins {
   readonly services: ServiceClients;
   private readonly decisionLogsConfig: DecisionLogsConfig | undefined;
   private decisionLogs: DecisionLogs | undefined;
+  private readonly keys: Map<string, BundleKey>;
+  /** In configuration order: the first one active decides (each bundle is a whole policy). */
+  private readonly bundles: ConfiguredBundle[];
+  private readonly bundleMetrics: BundleMetrics;
+  private readonly statusConfig: StatusConfig | undefined;
+  private reporter: StatusReporter | undefined;
 
-  /** Throws on an invalid services or decision_logs section (one line naming the key); opens nothing. */
+  /** Throws on an invalid section (one line naming the key); opens nothing. */
   constructor(
     readonly config: Readonly<ConfigDoc>,
     private readonly deps: PluginDeps,
   ) {
     this.services = createServiceClients(parseServices(config.services), { logger: deps.log });
     this.decisionLogsConfig = parseDecisionLogsConfig(config.decision_logs, this.services.names);
+    this.keys = parseKeys(config.keys);
+    const persistenceDirectory = typeof config.persistence_directory === 'string' ? { persistenceDirectory: config.persistence_directory } : {};
+    const { bundles, usesDeprecatedBundle } = bundlesFromOpaConfig(config, this.services.names, persistenceDirectory);
+    if (usesDeprecatedBundle) deps.log.warn('the "bundle" section is deprecated in OPA; use "bundles"');
+    const rawBundles = (config.bundles ?? {}) as Record<string, { signing?: unknown } | undefined>;
+    this.bundles = bundles.map((b) => ({ config: b, signing: parseSigningConfig(rawBundles[b.name]?.signing, this.keys, `bundles.${b.name}.signing`) }));
+    this.bundleMetrics = createBundleMetrics(deps.registry);
+    this.statusConfig = parseStatusConfig(config.status, this.services.names);
+  }
+
+  /**
+   * Keeps the active policies of bundles that the previous set also had (same name, service and
+   * resource), so a configuration change does not fall back to a lower layer until they download again.
+   */
+  inherit(previous: OpaPlugins): void {
+    for (const b of this.bundles) {
+      const old = previous.bundles.find((o) => o.config.name === b.config.name && o.config.service === b.config.service && o.config.resource === b.config.resource);
+      if (old?.active) b.active = old.active;
+    }
+  }
+
+  /** The policy of the first configured bundle that is active. */
+  get bundlePolicy(): ActivePolicy | undefined {
+    return this.bundles.find((b) => b.active)?.active;
+  }
+
+  bundleStatuses(): BundleStatus[] {
+    return this.bundles.flatMap((b) => (b.plugin ? [b.plugin.status()] : []));
   }
 
   get logsDecisions(): boolean {
@@ -40,6 +96,8 @@ export class OpaPlugins {
   }
 
   start(): void {
+    if (this.statusConfig && !this.reporter) this.reporter = createStatusReporter({ services: this.services, config: this.statusConfig, labels: { ...this.deps.labels }, log: this.deps.log });
+    this.startBundles();
     const config = this.decisionLogsConfig;
     if (!config || this.decisionLogs) return;
     this.decisionLogs = createDecisionLogs(config, {
@@ -53,18 +111,60 @@ export class OpaPlugins {
     });
   }
 
+  private startBundles(): void {
+    for (const b of this.bundles) {
+      if (b.plugin) continue;
+      b.plugin = createBundlePlugin({
+        config: b.config,
+        services: this.services,
+        log: this.deps.log,
+        metrics: this.bundleMetrics,
+        activate: async (bytes) => {
+          const active = await this.loadBundle(b, bytes);
+          b.active = active;
+          this.deps.onBundlePolicy(this.bundlePolicy);
+          return { revision: active.revision };
+        },
+        onStatus: () => this.deps.onStatusChange?.(),
+      });
+      b.plugin.start().catch((err: unknown) => this.deps.log.error('bundle loader failed to start', { name: b.config.name, err: err instanceof Error ? err.message : String(err) }));
+    }
+  }
+
+  /** Verifies (as OPA: when signing is configured or keys exist) and loads; throws to reject the bundle. */
+  private async loadBundle(b: ConfiguredBundle, bytes: Uint8Array): Promise<ActivePolicy> {
+    let files: Map<string, Uint8Array>;
+    try {
+      files = readTar(gunzipSync(bytes));
+    } catch (err) {
+      throw new Error(`bundle ${b.config.name}: not a gzipped tarball: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    await verifyBundle(files, b.signing, this.keys);
+    return this.deps.loadBundle(bytes, `bundle ${b.config.name}`);
+  }
+
+  /** Sends a status report (when `status` is configured); never waits. */
+  reportStatus(snapshot: StatusSnapshot): void {
+    this.reporter?.update(snapshot);
+  }
+
   log(record: DecisionRecord): void {
     this.decisionLogs?.log(record);
   }
 
   states(): Record<string, PluginState> {
-    return this.decisionLogsConfig ? { decision_logs: 'OK' } : {};
+    const states: Record<string, PluginState> = {};
+    if (this.decisionLogsConfig) states.decision_logs = 'OK';
+    // OPA's bundle plugin is OK once every configured bundle has been activated.
+    if (this.bundles.length > 0) states.bundle = this.bundles.every((b) => b.active) ? 'OK' : 'NOT_READY';
+    return states;
   }
 
   /** Delivers what was logged (within the grace period) and closes connections. False when decisions were lost. */
   async stop(graceMs: number): Promise<boolean> {
     const logs = this.decisionLogs;
     this.decisionLogs = undefined;
+    await Promise.all([...this.bundles.map((b) => b.plugin?.stop()), this.reporter?.stop()]);
     const delivered = logs ? await logs.stop(graceMs) : true;
     await this.services.close();
     return delivered;

@@ -29,6 +29,13 @@ export interface ServiceRequest {
   headers?: Record<string, string>;
   body?: Uint8Array | string;
   signal?: AbortSignal;
+  /**
+   * Added to the service's response_header_timeout_seconds for this request: a long poll's wait,
+   * during which the server rightly holds back its headers. A timeout of 0 stays 0 (forever).
+   */
+  headersTimeoutExtensionMs?: number;
+  /** The response body is read up to this many bytes; more aborts the request with BodyLimitError. */
+  maxBodyBytes?: number;
 }
 
 export interface ServiceResponse {
@@ -55,6 +62,13 @@ export interface ServiceClientOptions {
 
 export class UnknownServiceError extends Error {
   override readonly name = 'UnknownServiceError';
+}
+
+export class BodyLimitError extends Error {
+  override readonly name = 'BodyLimitError';
+  constructor(readonly limitBytes: number) {
+    super(`response body exceeds the limit of ${limitBytes} bytes`);
+  }
 }
 
 export function createServiceClients(services: readonly ServiceConfig[], options: ServiceClientOptions = {}): ServiceClients {
@@ -111,9 +125,15 @@ class ServiceClient {
       dispatcher,
       ...(req.body !== undefined ? { body: req.body } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.headersTimeoutExtensionMs ? { headersTimeout: this.extendedHeadersTimeout(req.headersTimeoutExtensionMs) } : {}),
     });
-    const body = Buffer.from(await res.body.arrayBuffer());
+    const body = req.maxBodyBytes === undefined ? Buffer.from(await res.body.arrayBuffer()) : await readLimited(res.body, req.maxBodyBytes);
     return { status: res.statusCode, headers: res.headers, body };
+  }
+
+  private extendedHeadersTimeout(extensionMs: number): number {
+    const base = this.config.responseHeaderTimeoutSeconds * 1000;
+    return base === 0 ? 0 : base + extensionMs;
   }
 
   async close(): Promise<void> {
@@ -179,6 +199,22 @@ class ServiceClient {
     }
     return options;
   }
+}
+
+/** Reads chunks as they arrive and stops at the limit, so an oversized body is never held whole. */
+async function readLimited(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > limit) {
+      body.destroy();
+      throw new BodyLimitError(limit);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
 }
 
 function addHeader(headers: Record<string, string | string[]>, name: string, value: string): void {

@@ -1,0 +1,34 @@
+// The last activated bundle of each `persist: true` bundle, kept on disk where OPA keeps it
+// (`<persistence_directory>/bundles/<name>/bundle.tar.gz`), so that a restart enforces policy
+// before the bundle server answers.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+export function persistedBundlePath(persistDir: string, name: string): string {
+  return join(persistDir, 'bundles', name, 'bundle.tar.gz');
+}
+
+/** Writes the bundle atomically: a reader (or a crash) sees the old file or the new one, never a mix. */
+export async function writePersistedBundle(persistDir: string, name: string, bytes: Uint8Array): Promise<void> {
+  const target = persistedBundlePath(persistDir, name);
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** The persisted bundle, or undefined when none was written yet. */
+export async function readPersistedBundle(persistDir: string, name: string): Promise<Uint8Array | undefined> {
+  try {
+    return await readFile(persistedBundlePath(persistDir, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}

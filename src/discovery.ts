@@ -1,0 +1,111 @@
+// OPA discovery for a running agent: the `discovery` section of the base configuration (boot, with an
+// OPAPolicy's agentConfig over it) names a bundle that is downloaded like any other; each new revision is
+// evaluated to a configuration, merged under the base one (the base wins), and handed to the agent,
+// which builds the plugins it asks for. A discovered configuration that cannot be used is rejected like
+// a bad bundle: the running configuration stays.
+import { resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { Registry } from 'prom-client';
+import { DEFAULT_SIZE_LIMIT_BYTES, type BundleConfig } from './bundles/config.js';
+import { discoveredConfig, mergeDiscovered, parseDiscoveryConfig, type DiscoveryConfig, type DiscoveryEngine } from './bundles/discovery.js';
+import { parseKeys } from './bundles/keys.js';
+import { createBundleMetrics } from './bundles/metrics.js';
+import { createBundlePlugin, type BundlePlugin, type BundleStatus } from './bundles/plugin.js';
+import { readTar } from './engine/bundle.js';
+import type { Logger } from './log.js';
+import type { ConfigDoc } from './plugins.js';
+import { createServiceClients, parseServices, type ServiceClients } from './services/index.js';
+
+export interface DiscoveryDeps {
+  log: Logger;
+  registry: Registry;
+  engine: DiscoveryEngine;
+  /** Builds and swaps in the plugins of `config`; throws (rejecting the discovered revision) when it is invalid. */
+  apply(config: ConfigDoc, discovered: ConfigDoc): Promise<void>;
+  onStatusChange?(): void;
+}
+
+export class Discovery {
+  private readonly services: ServiceClients;
+  private readonly config: DiscoveryConfig;
+  private plugin: BundlePlugin | undefined;
+
+  /** Undefined when `base` has no discovery section; throws with OPA's text when it is invalid. Opens nothing. */
+  static fromConfig(base: Readonly<ConfigDoc>, deps: DiscoveryDeps): Discovery | undefined {
+    if (base.discovery === undefined || base.discovery === null) return undefined;
+    return new Discovery(base, deps);
+  }
+
+  private constructor(
+    private readonly base: Readonly<ConfigDoc>,
+    private readonly deps: DiscoveryDeps,
+  ) {
+    const services = parseServices(base.services);
+    const keys = parseKeys(base.keys);
+    this.config = parseDiscoveryConfig(base.discovery, services.map((s) => s.name), keys)!;
+    this.services = createServiceClients(services, { logger: deps.log });
+    this.deps = { ...deps, engine: { ...deps.engine, keys } };
+  }
+
+  /** Whether `other` would download the same discovery bundle from the same services. */
+  sameSource(other: Readonly<ConfigDoc>): boolean {
+    return ['discovery', 'services', 'keys', 'persistence_directory'].every((k) => JSON.stringify(this.base[k]) === JSON.stringify(other[k]));
+  }
+
+  start(): void {
+    if (this.plugin) return;
+    this.plugin = createBundlePlugin({
+      config: this.bundleConfig(),
+      services: this.services,
+      log: this.deps.log,
+      metrics: createBundleMetrics(this.deps.registry),
+      activate: (bytes) => this.activate(bytes),
+      onStatus: () => this.deps.onStatusChange?.(),
+    });
+    this.plugin.start().catch((err: unknown) => this.deps.log.error('discovery failed to start', { err: err instanceof Error ? err.message : String(err) }));
+  }
+
+  ready(): boolean {
+    return this.plugin?.ready() ?? false;
+  }
+
+  status(): BundleStatus | undefined {
+    return this.plugin?.status();
+  }
+
+  async stop(): Promise<void> {
+    await this.plugin?.stop();
+    await this.services.close();
+  }
+
+  /** Evaluates the discovery bundle, merges under the base configuration and lets the agent apply it. */
+  private async activate(bytes: Uint8Array): Promise<{ revision: string }> {
+    const discovered = await discoveredConfig(bytes, this.config, this.deps.engine);
+    const { config, overriddenKeys } = mergeDiscovered({ ...this.base }, discovered);
+    if (overriddenKeys.length > 0) this.deps.log.warn(`Keys in the discovered configuration overridden by boot configuration: ${overriddenKeys.join(', ')}`, { plugin: 'discovery' });
+    await this.deps.apply(config, discovered);
+    return { revision: revisionOf(bytes) };
+  }
+
+  private bundleConfig(): BundleConfig {
+    const dir = typeof this.base.persistence_directory === 'string' ? this.base.persistence_directory : '.opa';
+    return {
+      name: this.config.name ?? 'discovery',
+      service: this.config.service,
+      resource: this.config.resource,
+      trigger: this.config.trigger,
+      polling: this.config.polling,
+      persist: this.config.persist,
+      persistDirectory: resolve(dir),
+      sizeLimitBytes: DEFAULT_SIZE_LIMIT_BYTES,
+      ignoredKeys: [],
+    };
+  }
+}
+
+function revisionOf(bytes: Uint8Array): string {
+  const manifest = readTar(gunzipSync(bytes)).get('.manifest');
+  if (!manifest) return '';
+  const parsed = JSON.parse(Buffer.from(manifest).toString('utf8')) as { revision?: unknown };
+  return typeof parsed.revision === 'string' ? parsed.revision : '';
+}

@@ -17,6 +17,10 @@ import { createDiagnosticsHandler } from './server/diagnostics.js';
 import { startGrpcServer, type RunningGrpcServer } from './server/grpc.js';
 import { listenHttp } from './server/http.js';
 import { createRestHandler } from './server/rest.js';
+import { startResources, type ResourcesRuntime } from './resources/runtime.js';
+import { mergeDiscovered } from './bundles/discovery.js';
+import type { StatusSnapshot } from './bundles/status.js';
+import { Discovery } from './discovery.js';
 import { mergeConfig, OpaPlugins, type ConfigDoc } from './plugins.js';
 
 type Listener = { port: number; close(graceMs: number): Promise<void> };
@@ -35,6 +39,8 @@ export interface AgentDeps {
   onReady?: (info: ReadyInfo) => void;
   /** Where console decision logs go (default stdout). */
   console?: ConsoleSink;
+  /** Data directory when none is configured (the CLI's ~/.local/state/kmesh-opa); without it nothing outlives the run. */
+  defaultDataDir?: string;
 }
 
 /**
@@ -92,8 +98,12 @@ export class Agent {
   private agentConfig: Readonly<ConfigDoc> | undefined;
   private plugins: OpaPlugins;
   private pluginsStarted = false;
+  private discovery: Discovery | undefined;
+  /** The last configuration discovery produced (before merging), kept across agentConfig changes. */
+  private discovered: ConfigDoc | undefined;
   private readonly layers: Partial<Record<PolicyLayer, ActivePolicy>> = {};
   private authOverlay: AuthOverlay = {};
+  private resources: ResourcesRuntime | undefined;
   private grpc: RunningGrpcServer | undefined;
   private http: { rest?: Listener; diagnostics?: Listener } = {};
   private stopping = false;
@@ -114,6 +124,7 @@ export class Agent {
     const configured = (this.bootConfig.labels ?? {}) as Record<string, string>;
     this.labels = { ...configured, id: randomUUID(), version: VERSION };
     this.plugins = this.buildPlugins(this.bootConfig);
+    this.discovery = this.buildDiscovery(this.bootConfig);
   }
 
   /** The effective OPA configuration: the boot configuration with the active OPAPolicy's agentConfig over it. */
@@ -188,6 +199,7 @@ export class Agent {
       host_builtins: active.policy.hostBuiltins,
     });
     this.reportReady();
+    this.reportStatus();
   }
 
   /** Once: listeners open and a policy active. One log line, then the supervisor's hooks. */
@@ -253,18 +265,68 @@ export class Agent {
    */
   async applyAgentConfig(agentConfig: Readonly<ConfigDoc> | undefined): Promise<void> {
     if (sameJson(agentConfig, this.agentConfig)) return;
-    const next = this.buildPlugins(agentConfig ? mergeConfig(this.bootConfig, agentConfig) : this.bootConfig);
-    const previous = this.plugins;
-    this.plugins = next;
+    const base = agentConfig ? mergeConfig(this.bootConfig, agentConfig) : this.bootConfig;
+    const keepDiscovery = this.discovery?.sameSource(base) ?? base.discovery === undefined;
+    const discovered = keepDiscovery ? this.discovered : undefined;
+    // Everything is built (and so checked) before anything changes.
+    const next = this.buildPlugins(discovered ? mergeDiscovered({ ...base }, discovered).config : base);
+    const discovery = keepDiscovery ? this.discovery : this.buildDiscovery(base);
     this.agentConfig = agentConfig;
-    if (this.pluginsStarted) next.start();
-    this.log.info('OPA configuration applied', { agent_config: agentConfig !== undefined, sections: Object.keys(next.config) });
-    if (!(await previous.stop(this.settings.shutdownGraceSeconds * 1000))) this.log.warn('decision logs of the previous configuration were not all delivered');
+    if (!keepDiscovery) {
+      const old = this.discovery;
+      this.discovery = discovery;
+      this.discovered = undefined;
+      await old?.stop();
+      if (this.pluginsStarted) discovery?.start();
+    }
+    await this.swapPlugins(next);
   }
 
   /** Checks a document as applyAgentConfig would, without applying it; throws naming the bad key. */
   validateAgentConfig(agentConfig: Readonly<ConfigDoc>): void {
-    void this.buildPlugins(mergeConfig(this.bootConfig, agentConfig));
+    const base = mergeConfig(this.bootConfig, agentConfig);
+    void this.buildPlugins(base);
+    void this.buildDiscovery(base);
+  }
+
+  private async swapPlugins(next: OpaPlugins): Promise<void> {
+    const previous = this.plugins;
+    next.inherit(previous);
+    this.plugins = next;
+    this.setPolicyLayer('bundle', next.bundlePolicy);
+    if (this.pluginsStarted) next.start();
+    this.log.info('OPA configuration applied', { agent_config: this.agentConfig !== undefined, discovered: this.discovered !== undefined, sections: Object.keys(next.config) });
+    this.reportStatus();
+    if (!(await previous.stop(this.settings.shutdownGraceSeconds * 1000))) this.log.warn('decision logs of the previous configuration were not all delivered');
+  }
+
+  private buildDiscovery(base: Readonly<ConfigDoc>): Discovery | undefined {
+    const engine = this.engineOptions;
+    return Discovery.fromConfig(base, {
+      log: this.log,
+      registry: this.metrics.registry,
+      engine: { cacheDir: engine.cacheDir, maxMemoryPages: engine.maxMemoryPages, ...(engine.compiler ? { compiler: engine.compiler } : {}) },
+      apply: async (config, discovered) => {
+        const next = this.buildPlugins(config);
+        this.discovered = discovered;
+        await this.swapPlugins(next);
+      },
+      onStatusChange: () => this.reportStatus(),
+    });
+  }
+
+  /** OPA's status report, sent on every change when `status` is configured. */
+  private reportStatus(): void {
+    this.plugins.reportStatus(this.statusSnapshot());
+  }
+
+  private statusSnapshot(): StatusSnapshot {
+    const discovery = this.discovery?.status();
+    return {
+      bundles: Object.fromEntries(this.plugins.bundleStatuses().map((b) => [b.name, b])),
+      ...(discovery ? { discovery } : {}),
+      plugins: Object.fromEntries(Object.entries(this.pluginStates()).map(([name, state]) => [name, { state }])),
+    };
   }
 
   private buildPlugins(config: Readonly<ConfigDoc>): OpaPlugins {
@@ -278,13 +340,22 @@ export class Agent {
       console: this.deps.console ?? process.stdout,
       evaluateMaskDrop: (path, event) => this.state.policy?.policy.evaluatePath(path, event).result,
       decision: this.current.query ? { query: decision } : { path: decision },
+      loadBundle: (bytes, origin) => this.loadPolicy({ bundle: bytes, origin }),
+      // Only the set in force may change what is enforced: a replaced set's late download is ignored.
+      onBundlePolicy: (active) => {
+        if (this.plugins?.config === config) this.setPolicyLayer('bundle', active);
+      },
+      onStatusChange: () => this.reportStatus(),
     });
   }
 
   /** Opens the listeners (ext_authz gRPC, REST API, diagnostics) and starts decision logging. */
   async start(): Promise<AgentPorts> {
     this.plugins.start();
+    this.discovery?.start();
     this.pluginsStarted = true;
+    // Before any listener: the OPAPolicy selecting this data plane decides the very first check.
+    this.resources = await startResources(this, this.deps.defaultDataDir, this.log);
     const onDecision = this.deps.onDecision;
     const check = createChecker({
       state: this.state,
@@ -312,7 +383,7 @@ export class Agent {
     if (this.state.policy) this.grpc.setServing(true);
     this.log.info('ext_authz gRPC server listening', { addr: this.settings.extAuthzAddr, port: this.grpc.port });
     const api = this.apiDeps();
-    this.http.rest = await listenHttp(this.settings.opaAddr, createRestHandler(api), this.log, 'REST API');
+    this.http.rest = await listenHttp(this.settings.opaAddr, createRestHandler(api, this.resources.routes), this.log, 'REST API');
     this.log.info('REST API listening', { addr: this.settings.opaAddr, port: this.http.rest.port });
     this.http.diagnostics = await listenHttp(this.settings.diagnosticAddr, createDiagnosticsHandler(api), this.log, 'diagnostics');
     this.log.info('diagnostics listening', { addr: this.settings.diagnosticAddr, port: this.http.diagnostics.port });
@@ -327,6 +398,7 @@ export class Agent {
       policies: () => (this.state.policy?.modules ?? []).map((m) => ({ id: m.name, raw: m.source })),
       config: () => ({ ...this.opaConfig, labels: this.labels, default_decision: '/system/main', default_authorization_decision: '/system/authz/allow' }),
       plugins: () => this.pluginStates(),
+      status: () => this.statusReport(),
       live: () => (this.stopping ? { ok: false, error: 'shutting down' } : { ok: true }),
       ready: () => this.readiness(),
       registry: this.metrics.registry,
@@ -349,8 +421,28 @@ export class Agent {
     });
   }
 
+  /** GET /v1/status: OPA's status document, plus which OPAPolicy is in force and which layer decides. */
+  private statusReport(): Record<string, unknown> {
+    const plugins = Object.fromEntries(Object.entries(this.pluginStates()).map(([name, state]) => [name, { state }]));
+    const opaPolicy = this.resources?.status();
+    const discovery = this.discovery?.status();
+    return {
+      labels: this.labels,
+      bundles: Object.fromEntries(this.plugins.bundleStatuses().map((b) => [b.name, b])),
+      ...(discovery ? { discovery } : {}),
+      plugins,
+      policy: { layer: this.policyLayer ?? null, revision: this.state.policy?.revision ?? null, origin: this.state.policy?.origin ?? null },
+      opa_policy: opaPolicy ?? null,
+      ...(this.resources?.identity ? { dataplane: { mesh: this.resources.identity.mesh, tags: this.resources.identity.tagSets } } : {}),
+    };
+  }
+
   private pluginStates(): Record<string, PluginState> {
-    return { envoy_ext_authz_grpc: this.state.policy && this.ports ? 'OK' : 'NOT_READY', ...this.plugins.states() };
+    return {
+      envoy_ext_authz_grpc: this.state.policy && this.ports ? 'OK' : 'NOT_READY',
+      ...(this.discovery ? { discovery: this.discovery.ready() ? 'OK' : 'NOT_READY' } : {}),
+      ...this.plugins.states(),
+    } satisfies Record<string, PluginState>;
   }
 
   private readiness(): Probe {
@@ -369,10 +461,13 @@ export class Agent {
     const graceMs = this.settings.shutdownGraceSeconds * 1000;
     if (grpc) await grpc.close(graceMs);
     // Every check has been answered: its decision is queued, and now written or uploaded.
+    await this.discovery?.stop();
     if (!(await this.plugins.stop(graceMs))) this.log.warn('decision logs were not all delivered before shutdown');
     const { rest, diagnostics } = this.http;
     this.http = {};
     await Promise.all([rest?.close(graceMs), diagnostics?.close(graceMs)]);
+    await this.resources?.close();
+    this.resources = undefined;
   }
 }
 

@@ -29,8 +29,8 @@ import { isWritableFd, watchParent, writeReadyLine } from './supervision.js';
  * Rejects with SettingsError, ConfigError, ServiceConfigError or DecisionLogsConfigError (one line each).
  */
 export async function createAgent(options: AgentOptions = {}): Promise<KmeshOpaAgent> {
-  const { args = [], env = {}, fallbackPolicy, logger, decisionLogConsole, ...settingOptions } = options;
-  const sources: Sources = { args: [...args], env, settingOptions, fallbackPolicy, logger, decisionLogConsole };
+  const { args = [], env = {}, fallbackPolicy, logger, decisionLogConsole, defaultDataDir, ...settingOptions } = options;
+  const sources: Sources = { args: [...args], env, settingOptions, fallbackPolicy, logger, decisionLogConsole, defaultDataDir };
   const loaded = await loadConfig(sources.args, sources.env, settingOptions);
   return new LibraryAgent(loaded, sources);
 }
@@ -42,6 +42,7 @@ interface Sources {
   fallbackPolicy: PolicyInput | undefined;
   logger: Logger | undefined;
   decisionLogConsole: { write(text: string): unknown } | undefined;
+  defaultDataDir: string | undefined;
 }
 
 /** What reload() re-loads: the configured policy (re-resolved from the new configuration) or the last one set. */
@@ -81,6 +82,7 @@ class LibraryAgent extends EventEmitter<AgentEvents> implements KmeshOpaAgent {
       opaConfig: loaded.opaConfig,
       ...(sources.logger ? { logger: sources.logger } : {}),
       ...(sources.decisionLogConsole ? { console: sources.decisionLogConsole } : {}),
+      ...(sources.defaultDataDir ? { defaultDataDir: sources.defaultDataDir } : {}),
       onDecision: (record) => this.decided(record),
       onError: (err) => this.emitSafely('error', agentError('internal_error', err instanceof Error ? err.message : String(err))),
       onReady: (info) => this.becameReady(info),

@@ -111,6 +111,11 @@ export interface AgentOptions extends SettingOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Enforced when no policy is configured and none was set before start() (the CLI's embedded default). */
   fallbackPolicy?: PolicyInput;
+  /**
+   * Data directory (user-token key, resources written through the API) when the `dataDir` setting is
+   * not given. Without either, both last for the run only, as with Kuma's default memory store.
+   */
+  defaultDataDir?: string;
   /** Replaces the JSON lines written to stderr (see createLogger). */
   logger?: Logger;
   /** Where console decision logs (`decision_logs.console`) are written; stdout by default. */

@@ -8,11 +8,19 @@ import { PolicyLoadError } from '../engine/wasm.js';
 import { DecisionLogsConfigError } from '../decisionlog/index.js';
 import { createAgent } from '../library.js';
 import { createLogger } from '../log.js';
+import { defaultDataDir } from '../resources/runtime.js';
+import { runClientCommand } from './commands.js';
+import { printEnvoyConfig } from './envoy-config.js';
+
+/** Commands that talk to a running agent's REST API, as kumactl talks to a control plane. */
+const CLIENT_COMMANDS = new Set(['apply', 'get', 'delete', 'generate', 'config']);
 import { DEFAULT_POLICY } from '../package-info.js';
 import type { KmeshOpaAgent } from '../public-types.js';
 import { ServiceConfigError } from '../services/index.js';
 
 const USAGE = `Usage: kmesh-opa run [flags] [policy files]
+       kmesh-opa envoy-config [flags] [-f OPAPolicy.yaml] [-o json|yaml]
+       kmesh-opa apply|get|delete|generate|config ...   (kumactl's commands against a running agent; --help on each)
 
 Serves Envoy's External Authorization API (envoy.service.auth.v3 and v2 Authorization/Check) and decides
 every request with an OPA policy compiled to WebAssembly. Policy files: a bundle from
@@ -33,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'envoy-config') return printEnvoyConfig(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  if (CLIENT_COMMANDS.has(command)) return runClientCommand(command, rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
   if (command !== 'run') {
     process.stderr.write(`kmesh-opa: unknown command "${command}"\n\n${USAGE}`);
     return 2;
@@ -41,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const agent = await createAgent({ args: rest, env: process.env, fallbackPolicy: { files: [DEFAULT_POLICY] } });
+  const agent = await createAgent({ args: rest, env: process.env, fallbackPolicy: { files: [DEFAULT_POLICY] }, defaultDataDir: defaultDataDir(process.env) });
   if (!agent.settings.enabled) {
     createLogger(agent.settings.logLevel).info('kmesh-opa is disabled (KMESH_OPA_ENABLED=false); not starting');
     return 0;

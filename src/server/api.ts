@@ -43,6 +43,8 @@ export interface ApiDeps {
   config(): Readonly<Record<string, unknown>>;
   /** OPA's plugin states by plugin name (bundle, discovery, decision_logs, envoy_ext_authz_grpc, ...). */
   plugins(): Readonly<Record<string, PluginState>>;
+  /** GET /v1/status: the agent's status document. */
+  status?(): Record<string, unknown>;
   /** /health/live: the process is up and able to answer. */
   live(): Probe;
   /** /health/ready: a policy is active and the agent is not shutting down. */

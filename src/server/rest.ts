@@ -1,7 +1,8 @@
 // The REST API on KMESH_OPA_ADDR, answering as OPA 1.19.1's server: the Data API (v1 and v0, and the
 // unversioned POST /), the policies and config read endpoints, health and metrics. Anything OPA
-// serves that this agent cannot (writes, ad-hoc queries, compile, status) is answered 501 with an
-// OPA-shaped error, so that a client learns it is unsupported rather than absent or forbidden.
+// serves that this agent cannot (writes, ad-hoc queries, compile) is answered 501 with an
+// OPA-shaped error, so that a client learns it is unsupported rather than absent or forbidden. Kuma's
+// resource paths (OPAPolicy, Secret, RBAC) are served beside them, from src/resources and src/rbac.
 //
 // Only documents the compiled policy can answer are evaluable: its entrypoints (the decision and one
 // per Rego package), what lies inside their values, and the data document. Everything else is answered
@@ -41,7 +42,8 @@ import {
   type Route,
 } from './http.js';
 
-export function createRestHandler(deps: ApiDeps): HttpHandler {
+/** `extra` routes (Kuma's resource and token paths) are served beside OPA's. */
+export function createRestHandler(deps: ApiDeps, extra: readonly Route[] = []): HttpHandler {
   const limits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
   const data = new DataApi(deps, limits);
   const v0: Endpoint = { label: 'v0/data', handle: (x) => data.v0(x, x.rest) };
@@ -68,8 +70,9 @@ export function createRestHandler(deps: ApiDeps): HttpHandler {
     { path: '/v1/compile', methods: { POST: compile } },
     { path: '/v1/compile/', methods: { GET: compile, POST: compile } },
     { path: '/v1/config', methods: { GET: { label: 'v1/config', handle: (x) => getConfig(deps, x) } } },
-    { path: '/v1/status', methods: { GET: notImplemented('v1/status', 'the status API is not supported by kmesh-opa') } },
+    { path: '/v1/status', methods: { GET: { label: 'v1/status', handle: ({ res, query }) => writeJson(res, { result: deps.status?.() ?? {} }, boolParam(query, 'pretty')) } } },
     { path: '/', methods: { GET: notImplemented('index', 'kmesh-opa serves no index page'), POST: index } },
+    ...extra,
   ];
   const router = createRouter({ routes, instrument: createInstrument(deps.registry, deps.httpDurationBuckets), log: deps.log, maxBodyBytes: limits.maxBytes });
   return (req, res) => {

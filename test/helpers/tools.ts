@@ -44,7 +44,8 @@ export interface AgentProcess {
 export async function startAgent(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
   const listeners = ['--opa-ext-authz-addr', '127.0.0.1:0', '--opa-addr', '127.0.0.1:0', '--opa-diagnostic-addr', '127.0.0.1:0'];
   const child = spawn(process.execPath, [CLI, 'run', ...listeners, ...args], {
-    env: { ...process.env, KMESH_OPA_CACHE_DIR: join(ROOT, '.cache', 'test-compile'), ...env },
+    // Each agent gets its own data directory (token key, API-written resources), so no test sees another's.
+    env: { ...process.env, KMESH_OPA_CACHE_DIR: join(ROOT, '.cache', 'test-compile'), KMESH_OPA_DATA_DIR: mkdtempSync(join(tmpdir(), 'kmesh-opa-data-')), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

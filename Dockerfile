@@ -43,6 +43,12 @@ FROM node:${NODE_VERSION}-bookworm-slim
 #   KMESH_OPA_WASM_MAX_MEMORY_MB, KMESH_OPA_SHUTDOWN_GRACE_SECONDS, KMESH_OPA_LOG_LEVEL, KMESH_OPA_ENABLED
 #   KMESH_OPA_READY_FD, KMESH_OPA_EXIT_WITH_PARENT   for a supervising process (see the README)
 #   KUMA_DATAPLANE_MESH, KUMA_DATAPLANE_NAME          the data plane's identity, as kuma-dp exports it
+#   KMESH_OPA_DATAPLANE_TAGS, KMESH_OPA_DATAPLANE_FILE the tags OPAPolicy selectors are matched against
+#   KMESH_OPA_RESOURCES_DIR          a directory of Universal resources (OPAPolicy, Secret, ...), watched
+#   KMESH_OPA_DATA_DIR               token key and API-written resources (default ~/.local/state/kmesh-opa)
+#   KMESH_OPA_API_AUTHN_LOCALHOST_IS_ADMIN   localhost callers are admin (default true). Kuma's default
+#                                    RBAC binding lets anyone write; restrict it (README, "RBAC") when
+#                                    KMESH_OPA_ADDR is reachable from outside the pod.
 ENV NODE_ENV=production \
     KMESH_OPA_COMPILER=/usr/local/bin/opa \
     KMESH_OPA_ADDR=0.0.0.0:8181 \

@@ -97,15 +97,23 @@ async function build(modules: RegoModule[], version: RegoVersion, options: Compi
     const src = join(dir, 'src');
     await mkdir(src);
     const names = new Set<string>();
+    // File names on disk are made safe; OPA's errors are given back with the names the caller used.
+    const original = new Map<string, string>();
     for (const m of modules) {
       const name = uniqueName(m.name, names);
+      original.set(name, m.name);
       await writeFile(join(src, name), m.source);
     }
     const out = join(dir, 'bundle.tar.gz');
     const args = ['build', '-t', 'wasm', ...options.entrypoints.flatMap((e) => ['-e', e]), '-o', out];
     if (version === 'v0') args.push('--v0-compatible');
     args.push(src);
-    await run(options.compiler, args, dir);
+    try {
+      await run(options.compiler, args, dir);
+    } catch (err) {
+      if (err instanceof CompileError) err.message = err.message.replace(/([A-Za-z0-9._-]+\.rego)(?=:\d)/g, (file) => original.get(file) ?? file);
+      throw err;
+    }
     return await readFile(out);
   } finally {
     await rm(dir, { recursive: true, force: true });

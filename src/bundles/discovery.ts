@@ -4,7 +4,7 @@
 // is discovered, key by key, and the discovery service and boot keys may not be changed by it.
 import { isDeepStrictEqual } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { readTar, readWasmBundle } from '../engine/bundle.js';
+import { BundleError, mergeDataFiles, readTar, readWasmBundle } from '../engine/bundle.js';
 import { compileRego, type RegoModule, type RegoVersion } from '../engine/compile.js';
 import { WasmPolicy } from '../engine/wasm.js';
 import { ConfigValueError, isMapping, SectionReader } from '../services/config-values.js';
@@ -131,7 +131,7 @@ export async function discoveredConfig(bundleBytes: Uint8Array, cfg: DiscoveryCo
   const files = readTar(gunzipSync(bundleBytes));
   await verifyBundle(files, cfg.signing, engine.keys ?? new Map());
   const modules = regoModules(files);
-  const data = dataDocument(files);
+  const data = bundleData(files);
   const value = modules.length === 0 ? at(data, cfg.decision) : await evaluateRego(modules, data, cfg.decision, files, engine);
   if (value === undefined) throw new DiscoveryError('undefined configuration');
   const text = JSON.stringify(value).replace(ENV_REFERENCE, (ref) => env[ref.slice(2, -1)] ?? ref);
@@ -144,24 +144,14 @@ function regoModules(files: ReadonlyMap<string, Uint8Array>): RegoModule[] {
   return [...files].filter(([path]) => path.endsWith('.rego')).map(([path, bytes]) => ({ name: path, source: Buffer.from(bytes).toString('utf8') }));
 }
 
-/** Every data.json at its directory's path; the bundle reader's rules (a conflict is an error). */
-function dataDocument(files: ReadonlyMap<string, Uint8Array>): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  for (const [path, bytes] of files) {
-    if (path !== 'data.json' && !path.endsWith('/data.json')) continue;
-    const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    const segments = path.split('/').slice(0, -1);
-    if (segments.length === 0) {
-      if (!isMapping(value)) throw new DiscoveryError('data.json at the bundle root must be a JSON object');
-      mergeInto(data, value);
-      continue;
-    }
-    let node = data;
-    for (const seg of segments.slice(0, -1)) node = (isMapping(node[seg]) ? node[seg] : (node[seg] = {})) as Record<string, unknown>;
-    const last = segments[segments.length - 1]!;
-    node[last] = isMapping(node[last]) && isMapping(value) ? mergeInto(node[last], value) : value;
+/** The bundle's data document, by the bundle reader's rules; a conflict is the discovery's error. */
+function bundleData(files: ReadonlyMap<string, Uint8Array>): Record<string, unknown> {
+  try {
+    return mergeDataFiles(files);
+  } catch (err) {
+    if (err instanceof BundleError) throw new DiscoveryError(err.message);
+    throw err;
   }
-  return data;
 }
 
 function mergeInto(target: Record<string, unknown>, source: Record<string, unknown>): Record<string, unknown> {

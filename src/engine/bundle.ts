@@ -138,7 +138,8 @@ function parseJsonFile(bytes: Uint8Array, name: string): unknown {
 }
 
 /** data.json at dir/a/b/ lands at data.a.b, as OPA loads bundles. */
-function mergeDataFiles(files: Map<string, Uint8Array>): Record<string, unknown> {
+/** Every data.json of a bundle at its directory's path, merged; a conflict is a BundleError. */
+export function mergeDataFiles(files: ReadonlyMap<string, Uint8Array>): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   const paths = [...files.keys()].filter((p) => p === 'data.json' || p.endsWith('/data.json')).sort();
   for (const path of paths) {

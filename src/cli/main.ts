@@ -9,8 +9,6 @@ import { DecisionLogsConfigError } from '../decisionlog/index.js';
 import { createAgent } from '../library.js';
 import { createLogger } from '../log.js';
 import { defaultDataDir } from '../resources/runtime.js';
-import { runClientCommand } from './commands.js';
-import { printEnvoyConfig } from './envoy-config.js';
 
 /** Commands that talk to a running agent's REST API, as kumactl talks to a control plane. */
 const CLIENT_COMMANDS = new Set(['apply', 'get', 'delete', 'generate', 'config']);
@@ -41,8 +39,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
-  if (command === 'envoy-config') return printEnvoyConfig(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
-  if (CLIENT_COMMANDS.has(command)) return runClientCommand(command, rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
+  // Loaded on demand: the client's HTTP stack (undici) would otherwise cost every agent memory it never uses.
+  if (command === 'envoy-config') return (await import('./envoy-config.js')).printEnvoyConfig(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  if (CLIENT_COMMANDS.has(command)) return (await import('./commands.js')).runClientCommand(command, rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env });
   if (command !== 'run') {
     process.stderr.write(`kmesh-opa: unknown command "${command}"\n\n${USAGE}`);
     return 2;

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import type { Logger } from '../log.js';
+import { writeKuma } from '../resources/http.js';
 import type { AccessDecision, Authentication, FieldViolation, User } from '../resources/types.js';
 import { BodyError, readBody, type Exchange, type Route } from '../server/http.js';
 import { isDirectLocalRequest } from './identity.js';
@@ -135,14 +136,4 @@ function writeKumaError(res: ServerResponse, status: number, title: string, deta
     details: detail,
     causes: violations.length > 0 ? violations.map((v) => ({ field: v.field, message: v.message })) : undefined,
   });
-}
-
-// Characters Go's encoding/json escapes that JSON.stringify leaves alone; outside strings JSON text has none.
-const HTML_UNSAFE = /[<>&\u2028\u2029]/g;
-
-/** JSON as go-restful writes it (one-space indent, fields in the order given), as the resource routes do. */
-function writeKuma(res: ServerResponse, status: number, body: unknown): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json');
-  res.end(JSON.stringify(body, null, 1).replace(HTML_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }

@@ -57,6 +57,22 @@ export function authorize(user: User, action: Action, roles: readonly Resource[]
   return allowed ? { allowed: true } : { allowed: false, message: accessDenied(user) };
 }
 
+/** Kuma's admin-only kinds: their data are credentials, so reading them is kept to those who may manage them. */
+const SECRET_TYPES: ReadonlySet<string> = new Set(['Secret', 'GlobalSecret']);
+const WRITE_ACCESS = ['CREATE', 'UPDATE', 'DELETE'] as const;
+
+/**
+ * Reads are open (Kong Mesh's roles govern writes only), except of secrets: Kuma lets only its admins
+ * read them, and Kong Mesh documents that write access to secrets is what exposes their content, so a
+ * secret is readable by whoever could write that very secret.
+ */
+export function mayRead(user: User, key: { type: string; name: string; mesh: string | undefined }, roles: readonly Resource[], bindings: readonly Resource[]): boolean {
+  if (!SECRET_TYPES.has(key.type)) return true;
+  // A secret has no selectors, so a rule qualified by `when` never reaches it: its content is not needed.
+  const target: Target = { kind: 'resource', ...key, resource: undefined };
+  return rulesOf(user, roles, bindings).some((rule) => WRITE_ACCESS.some((access) => grants(rule, access, target)));
+}
+
 /** What a rule is checked against: a resource (type, name, scope and its selector sections) or a token request. */
 type Target =
   | { kind: 'resource'; type: string; name: string; mesh: string | undefined; resource: Resource | undefined }

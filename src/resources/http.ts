@@ -18,7 +18,7 @@ export interface ResourceApiDeps {
   authorize(user: User, write: WriteRequest): AccessDecision;
   log: Logger;
   /** Whether `user` may read a resource; every resource is readable when absent. */
-  readable?(user: User | undefined, type: string, name: string): boolean;
+  readable?(user: User, type: string, name: string, mesh: string | undefined): boolean;
 }
 
 /** Bodies larger than this are refused with 413: resources are small documents. */
@@ -135,19 +135,29 @@ class ResourceApi {
     const body = await readResourceBody(x.req, kind);
     const mismatches = pathMismatches(body, kind, mesh, name);
     if (mismatches.length > 0) throw new ApiError(400, 'Could not process a resource', 'Resource is not valid', mismatches);
-    let next: Resource;
-    try {
-      next = this.deps.store.validate(body);
-    } catch (err) {
-      if (err instanceof ValidationError) throw new ApiError(400, 'Could not process a resource', err.title, err.violations);
-      throw err;
-    }
+    const { next, invalid } = this.validated(body);
     const current = this.deps.store.get(kind.type, mesh, name);
+    // Kuma checks access before it validates the spec: a caller who may not write learns nothing from the validation.
     const decision = this.deps.authorize(user, { access: current ? 'UPDATE' : 'CREATE', type: kind.type, mesh, name, next, current: current?.resource });
     if (!decision.allowed) throw accessDenied(decision.message);
+    if (invalid) throw new ApiError(400, 'Could not process a resource', invalid.title, invalid.violations);
     const title = current ? 'Failed to update a resource' : 'Failed to create a resource';
     const { created } = await this.write(title, () => this.deps.store.put(next, 'api'));
     writeKuma(x.res, created ? 201 : 200, {});
+  }
+
+  /**
+   * The resource as the store keeps it; when invalid, the body itself (for the access check that comes
+   * first) and why. A body that is no object is refused at once, as Kuma's decoding refuses it.
+   */
+  private validated(body: unknown): { next: Resource; invalid?: ValidationError } {
+    try {
+      return { next: this.deps.store.validate(body) };
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'Could not process a resource', err.title, err.violations);
+      return { next: body as Resource, invalid: err };
+    }
   }
 
   private async delete(x: Exchange, kind: KindDef, mesh: string | undefined, name: string): Promise<void> {
@@ -182,7 +192,7 @@ class ResourceApi {
   }
 
   private isReadable(user: User, resource: Resource): boolean {
-    return this.deps.readable?.(user, resource.type, resource.name) ?? true;
+    return this.deps.readable?.(user, resource.type, resource.name, resource.mesh) ?? true;
   }
 
   private async answer(x: Exchange, run: () => Promise<void>): Promise<void> {
@@ -331,7 +341,7 @@ const HTML_UNSAFE = /[<>&\u2028\u2029]/g;
  * A JSON answer as go-restful writes one (json.MarshalIndent with a one-space indent), keeping the
  * fields in the order given, as Go keeps a struct's and protojson a message's.
  */
-function writeKuma(res: ServerResponse, status: number, body: unknown): void {
+export function writeKuma(res: ServerResponse, status: number, body: unknown): void {
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json');
   res.end(JSON.stringify(body, null, 1).replace(HTML_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));

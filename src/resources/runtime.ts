@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Agent } from '../agent.js';
 import type { Settings } from '../config/settings.js';
 import type { Logger } from '../log.js';
-import { authorize, DEFAULT_BINDING, DEFAULT_ROLE, validateAccessRole, validateAccessRoleBinding, type Action } from '../rbac/model.js';
+import { authorize, DEFAULT_BINDING, DEFAULT_ROLE, mayRead, validateAccessRole, validateAccessRoleBinding, type Action } from '../rbac/model.js';
 import { authenticate } from '../rbac/identity.js';
 import { tokenRoutes } from '../rbac/http.js';
 import { revokedList, UserTokens } from '../rbac/tokens.js';
@@ -82,11 +82,13 @@ export async function startResources(agent: Agent, fallbackDataDir: string | und
     if (!decision.allowed) log.warn('access denied', { user: user.name, groups: user.groups, access: action.access, ...('type' in action ? { type: action.type, mesh: action.mesh, name: action.name } : {}) });
     return decision;
   };
+  const readable = (user: User, type: string, name: string, mesh: string | undefined): boolean =>
+    mayRead(user, { type, name, mesh }, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
   const unsubscribe = store.onChange(() => void controller.reconcile(store));
   const dir = settings.resourcesDir ? await watchResourcesDir(settings.resourcesDir, store, log) : undefined;
   await controller.reconcile(store);
   return {
-    routes: [...tokenRoutes({ tokens, authenticate: authn, authorize: authz, log }), ...resourceRoutes({ store, authenticate: authn, authorize: authz, log })],
+    routes: [...tokenRoutes({ tokens, authenticate: authn, authorize: authz, log }), ...resourceRoutes({ store, authenticate: authn, authorize: authz, readable, log })],
     status: () => controller.status,
     identity,
     async close() {

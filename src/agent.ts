@@ -19,7 +19,7 @@ import { listenHttp } from './server/http.js';
 import { createRestHandler } from './server/rest.js';
 import { startResources, type ResourcesRuntime } from './resources/runtime.js';
 import { mergeDiscovered } from './bundles/discovery.js';
-import type { StatusSnapshot } from './bundles/status.js';
+import { bundleStatusJson, type StatusSnapshot } from './bundles/status.js';
 import { Discovery } from './discovery.js';
 import { mergeConfig, OpaPlugins, type ConfigDoc } from './plugins.js';
 
@@ -428,8 +428,8 @@ export class Agent {
     const discovery = this.discovery?.status();
     return {
       labels: this.labels,
-      bundles: Object.fromEntries(this.plugins.bundleStatuses().map((b) => [b.name, b])),
-      ...(discovery ? { discovery } : {}),
+      bundles: Object.fromEntries(this.plugins.bundleStatuses().map((b) => [b.name, bundleStatusJson(b)])),
+      ...(discovery ? { discovery: bundleStatusJson(discovery) } : {}),
       plugins,
       policy: { layer: this.policyLayer ?? null, revision: this.state.policy?.revision ?? null, origin: this.state.policy?.origin ?? null },
       opa_policy: opaPolicy ?? null,

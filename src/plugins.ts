@@ -107,6 +107,8 @@ export class OpaPlugins {
       registry: this.deps.registry,
       console: this.deps.console,
       evaluateMaskDrop: this.deps.evaluateMaskDrop,
+      // OPA names the bundle behind each decision (`bundles: {name: {revision}}`).
+      bundleName: () => this.bundles.find((b) => b.active)?.config.name,
       ...this.deps.decision,
     });
   }
@@ -135,7 +137,8 @@ export class OpaPlugins {
   private async loadBundle(b: ConfiguredBundle, bytes: Uint8Array): Promise<ActivePolicy> {
     let files: Map<string, Uint8Array>;
     try {
-      files = readTar(gunzipSync(bytes));
+      // size_limit_bytes bounds what the bundle unpacks to as well, so a small gzip cannot expand without limit.
+      files = readTar(gunzipSync(bytes, { maxOutputLength: b.config.sizeLimitBytes }));
     } catch (err) {
       throw new Error(`bundle ${b.config.name}: not a gzipped tarball: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -154,8 +154,8 @@ export function createStatusReporter(o: StatusReporterOptions): StatusReporter {
 export function encodeStatus(s: StatusSnapshot, labels: Record<string, string>): string {
   const body: Record<string, unknown> = { labels: Object.fromEntries(sortedEntries(labels)) };
   const bundles = sortedEntries(s.bundles);
-  if (bundles.length > 0) body.bundles = Object.fromEntries(bundles.map(([name, b]) => [name, bundleStatus(b)]));
-  if (s.discovery) body.discovery = bundleStatus(s.discovery);
+  if (bundles.length > 0) body.bundles = Object.fromEntries(bundles.map(([name, b]) => [name, bundleStatusJson(b)]));
+  if (s.discovery) body.discovery = bundleStatusJson(s.discovery);
   if (s.decisionLogs) body.decision_logs = compact({ code: s.decisionLogs.code, message: s.decisionLogs.message, http_code: s.decisionLogs.http_code, metrics: s.decisionLogs.metrics });
   if (s.metrics) body.metrics = s.metrics;
   const plugins = sortedEntries(s.plugins);
@@ -168,7 +168,8 @@ function sortedEntries<T>(o: Record<string, T>): [string, T][] {
   return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function bundleStatus(b: BundleStatusLike): Record<string, unknown> {
+/** One bundle's (or discovery's) status as OPA writes it: in status reports and in GET /v1/status. */
+export function bundleStatusJson(b: BundleStatusLike): Record<string, unknown> {
   return {
     name: b.name,
     ...compact({ active_revision: b.activeRevision }),

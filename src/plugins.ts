@@ -140,6 +140,7 @@ export class OpaPlugins {
       // size_limit_bytes bounds what the bundle unpacks to as well, so a small gzip cannot expand without limit.
       files = readTar(gunzipSync(bytes, { maxOutputLength: b.config.sizeLimitBytes }));
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`bundle ${b.config.name} unpacks to more than size_limit_bytes (${b.config.sizeLimitBytes})`);
       throw new Error(`bundle ${b.config.name}: not a gzipped tarball: ${err instanceof Error ? err.message : String(err)}`);
     }
     await verifyBundle(files, b.signing, this.keys);

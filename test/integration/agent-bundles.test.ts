@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serve, startFaultServer, type FaultServer } from '../helpers/bundle-server.js';
 import { envoyClient, httpRequest, type CheckResponseObject } from '../helpers/envoy-client.js';
@@ -254,6 +254,20 @@ describe('faults at agent level: the active bundle stays enforced, the reason is
     server.handle((_req, res) => void res.writeHead(500).end('boom'));
     await expectFailure(agent, 'http', 0, /server replied with Internal Server Error/);
     expect(await bundleStatus(agent)).toMatchObject({ http_code: 500 });
+  });
+
+  it('bad input: a gzip bomb (2 KiB that unpacks to 10 MiB) is refused by size_limit_bytes, the active bundle stays', async () => {
+    server.handle(serve(revA, { etag: '"a"' }));
+    const agent = await agentWith({
+      services: { bundles: { url: server.url } },
+      bundles: { authz: { service: 'bundles', resource: 'authz.tar.gz', polling: ONE_SECOND_POLLING, size_limit_bytes: 1_000_000 } },
+    });
+    await expect.poll(() => decidedBy(agent), POLL).toBe('rev-a');
+    const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024));
+    expect(bomb.length).toBeLessThan(1_000_000);
+    server.handle(serve(bomb, { etag: '"bomb"' }));
+    await expectFailure(agent, 'activation', 0, /unpacks to more than size_limit_bytes \(1000000\)/);
+    expect(await decidedBy(agent)).toBe('rev-a');
   });
 
   it('signing configured: a bundle signed with another key is refused (bad input: HS256 signature by a different secret)', async () => {

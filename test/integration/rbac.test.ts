@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyClient, httpRequest, type EnvoyClient } from '../helpers/envoy-client.js';
+import { RBAC_PAGE } from '../helpers/seed-pages.js';
 import { startAgent, type AgentProcess } from '../helpers/tools.js';
 
 // --- HTTP -----------------------------------------------------------------------------------------
@@ -320,42 +321,11 @@ describe('the walk-through of rbac.txt with OPAPolicy, over HTTP (localhost not 
   });
 
   it('the seed YAMLs verbatim: the TrafficPermission role is stored, a TrafficPermission is refused with the stored types', async () => {
-    const role = `
-type: AccessRole
-name: backend-owner
-rules:
-- types: ["TrafficPermission"]
-  mesh: default
-  access: ["CREATE", "UPDATE", "DELETE"]
-  when:
-  - destinations:
-      match:
-        kuma.io/service: backend
-`;
-    const binding = `
-type: AccessRoleBinding
-name: backend-owners
-subjects:
-- type: User
-  name: backend-owner
-roles:
-- backend-owner`;
-    const permission = `
-type: TrafficPermission
-mesh: default
-name: web-to-backend
-sources:
-- match:
-    kuma.io/service: web
-destinations:
-- match:
-    kuma.io/service: backend
-`;
     const yaml = (text: string) => ({ raw: { text, contentType: 'application/yaml' }, token: admin });
-    expect((await call(walk, 'PUT', '/access-roles/backend-owner', yaml(role))).status).toBe(200);
-    expect((await call(walk, 'PUT', '/access-role-bindings/backend-owners', yaml(binding))).status).toBe(200);
+    expect((await call(walk, 'PUT', '/access-roles/backend-owner', yaml(RBAC_PAGE.walkthrough.step4Role))).status).toBe(200);
+    expect((await call(walk, 'PUT', '/access-role-bindings/backend-owners', yaml(RBAC_PAGE.walkthrough.step4Binding))).status).toBe(200);
     const refused = await expectRefusedWithoutEffect(walk, walkClient, 404, () =>
-      call(walk, 'PUT', '/meshes/default/traffic-permissions/web-to-backend', { raw: { text: permission, contentType: 'application/yaml' }, token: owner }),
+      call(walk, 'PUT', '/meshes/default/traffic-permissions/web-to-backend', { raw: { text: RBAC_PAGE.walkthrough.step5Allowed, contentType: 'application/yaml' }, token: owner }),
     );
     expect(json(refused).detail).toBe(
       'unknown resource path "traffic-permissions"; kmesh-opa stores OPAPolicy (/meshes/{mesh}/opapolicies), Secret (/meshes/{mesh}/secrets), GlobalSecret (/global-secrets), AccessRole (/access-roles), AccessRoleBinding (/access-role-bindings)',

@@ -11,134 +11,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envoyClient, httpRequest, structToJson, type CheckResponseObject, type EnvoyClient } from '../helpers/envoy-client.js';
 import { decodeCluster, decodeExtAuthzFilter, unpackAny } from '../helpers/envoy-proto.js';
 import { ADMIN_TOKEN } from '../helpers/seed.js';
+import { OPA_PAGE } from '../helpers/seed-pages.js';
 import { runCli, startAgent, type AgentProcess } from '../helpers/tools.js';
 
-// ---- The seed page's Universal examples (../shared/seeds/opa-policy-integration.txt), verbatim ----
-
-const SEED_DATAPLANE = `type: Dataplane
-mesh: default
-name: web
-networking:
-  address: 192.168.0.1
-  inbound:
-  - port: 80
-    servicePort: 8080
-    tags:
-      kuma.io/service: web
-      kuma.io/protocol: http # required for OPA support
-`;
-
-const SEED_INLINE = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-  agentConfig: # optional
-    inlineString: | # one of: inlineString, secret
-      decision_logs:
-        console: true
-  policies: # optional
-    - inlineString: | # one of: inlineString, secret
-        package envoy.authz
-
-        import input.attributes.request.http as http_request
-
-        default allow = false
-
-        token = {"valid": valid, "payload": payload} {
-            [_, encoded] := split(http_request.headers.authorization, " ")
-            [valid, _, payload] := io.jwt.decode_verify(encoded, {"secret": "secret"})
-        }
-
-        allow {
-            is_token_valid
-            action_allowed
-        }
-
-        is_token_valid {
-          token.valid
-          now := time.now_ns() / 1000000000
-          token.payload.nbf <= now
-          now < token.payload.exp
-        }
-
-        action_allowed {
-          http_request.method == "GET"
-          token.payload.role == "admin"
-        }
-`;
-
-const SEED_SECRET_DATA =
-  'cGFja2FnZSBlbnZveS5hdXRoegoKaW1wb3J0IGlucHV0LmF0dHJpYnV0ZXMucmVxdWVzdC5odHRwIGFzIGh0dHBfcmVxdWVzdAoKZGVmYXVsdCBhbGxvdyA9IGZhbHNlCgp0b2tlbiA9IHsidmFsaWQiOiB2YWxpZCwgInBheWxvYWQiOiBwYXlsb2FkfSB7CiAgICBbXywgZW5jb2RlZF0gOj0gc3BsaXQoaHR0cF9yZXF1ZXN0LmhlYWRlcnMuYXV0aG9yaXphdGlvbiwgIiAiKQogICAgW3ZhbGlkLCBfLCBwYXlsb2FkXSA6PSBpby5qd3QuZGVjb2RlX3ZlcmlmeShlbmNvZGVkLCB7InNlY3JldCI6ICJzZWNyZXQifSkKfQoKYWxsb3cgewogICAgaXNfdG9rZW5fdmFsaWQKICAgIGFjdGlvbl9hbGxvd2VkCn0KCmlzX3Rva2VuX3ZhbGlkIHsKICB0b2tlbi52YWxpZAogIG5vdyA6PSB0aW1lLm5vd19ucygpIC8gMTAwMDAwMDAwMAogIHRva2VuLnBheWxvYWQubmJmIDw9IG5vdwogIG5vdyA8IHRva2VuLnBheWxvYWQuZXhwCn0KCmFjdGlvbl9hbGxvd2VkIHsKICBodHRwX3JlcXVlc3QubWV0aG9kID09ICJHRVQiCiAgdG9rZW4ucGF5bG9hZC5yb2xlID09ICJhZG1pbiIKfQoK';
-
-const SEED_SECRET = `type: Secret
-name: sample-secret
-mesh: default
-data: ${SEED_SECRET_DATA}
-`;
+// ---- Variants of the seed page's examples (../shared/seeds/opa-policy-integration.txt) ----
 
 /** The page's Secret under the name its OPAPolicy refers to. */
-const SECRET_OPA_POLICY = SEED_SECRET.replace('name: sample-secret', 'name: opa-policy');
+const SECRET_OPA_POLICY = OPA_PAGE.secret.replace('name: sample-secret', 'name: opa-policy');
 
-const SEED_SECRET_POLICY = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-  policies:
-    - secret: opa-policy
-`;
-
-/** As printed: authConfig is indented deeper than agentConfig and policies, its siblings — not valid YAML. */
-const SEED_AUTH_CONFIG_VERBATIM = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-    authConfig: # optional
-        statusOnError: 413 # optional: defaults to 403. http statusCode to use when the connection to the agent failed.
-        onAgentFailure: allow # optional: one of 'allow' or 'deny', defaults to 'deny'. defines the behaviour when communication with the agent fails or the policy execution fails.
-        requestBody: # optional
-            maxSize: 1024 # the maximum number of bytes to send to the agent, if we exceed this, the request to the agent will have: \`x-envoy-auth-partial-body: true\`.
-            sendRawBody: true # use when the body is not plaintext. The agent request will have \`raw_body\` instead of \`body\`
-  agentConfig: # optional
-    inlineString: | # one of: inlineString, secret
-      decision_logs:
-        console: true
-  policies: # optional
-    - secret: opa-policy
-`;
-
-/** The same with authConfig at its siblings' indentation. */
-const SEED_AUTH_CONFIG = SEED_AUTH_CONFIG_VERBATIM.replace(/^ {4}authConfig:[\s\S]*?(?=^ {2}agentConfig)/m, (block) =>
+/** The page's authConfig example with authConfig at its siblings' indentation. */
+const SEED_AUTH_CONFIG = OPA_PAGE.authConfigAsPrinted.replace(/^ {4}authConfig:[\s\S]*?(?=^ {2}agentConfig)/m, (block) =>
   block.replace(/^ {4}( *)/gm, (_m, rest: string) => `  ${rest.slice(0, rest.length / 2)}`),
 );
-
-const SEED_DISCOVERY = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-  agentConfig:
-    inlineString: | # one of: inlineString, secret
-      services:
-        acmecorp:
-          url: https://example.com/control-plane-api/v1
-          credentials:
-            bearer:
-              token: "bGFza2RqZmxha3NkamZsa2Fqc2Rsa2ZqYWtsc2RqZmtramRmYWxkc2tm"
-      discovery:
-        name: example
-        resource: /configuration/example/discovery
-`;
 
 // ---- Policies written for these tests ----
 
@@ -357,7 +241,7 @@ describe('seed examples, through the resources directory and the API', () => {
   for (const way of ways) {
     describe(way.name, () => {
       it('inline policy: applied, the seed walk-through holds, agentConfig turns console decision logs on; removed → boot', async () => {
-        await way.apply([SEED_INLINE]);
+        await way.apply([OPA_PAGE.inline]);
         const s = await waitForPolicy(agent, 'opa-1');
         expect(s.policy.origin).toBe('OPAPolicy default/opa-1');
         await expectSeedWalkThrough(client);
@@ -373,16 +257,16 @@ describe('seed examples, through the resources directory and the API', () => {
         expect(decision.decision_id).toMatch(/^[0-9a-f-]{36}$/);
         expect(decision.input.attributes.request.http.path).toBe('/logged');
         expect(decision.result).toBe(false);
-        await way.remove([SEED_INLINE]);
+        await way.remove([OPA_PAGE.inline]);
         await waitForPolicy(agent, null);
         await expectBoot(client);
       });
 
       it('secret policy: the Secret under the name the policy uses → applied and enforced; removed → boot', async () => {
-        await way.apply([SECRET_OPA_POLICY, SEED_SECRET_POLICY]);
+        await way.apply([SECRET_OPA_POLICY, OPA_PAGE.secretPolicy]);
         await waitForPolicy(agent, 'opa-1');
         await expectSeedWalkThrough(client);
-        await way.remove([SECRET_OPA_POLICY, SEED_SECRET_POLICY]);
+        await way.remove([SECRET_OPA_POLICY, OPA_PAGE.secretPolicy]);
         await waitForPolicy(agent, null);
       });
 
@@ -398,8 +282,8 @@ describe('seed examples, through the resources directory and the API', () => {
   }
 
   it('verbatim secret pair (Secret "sample-secret", policy naming "opa-policy") via API: policy refused naming conf.policies[0].secret', async () => {
-    expect((await put(agent, SEED_SECRET, 'yaml')).status).toBe(201);
-    const res = await put(agent, SEED_SECRET_POLICY, 'yaml');
+    expect((await put(agent, OPA_PAGE.secret, 'yaml')).status).toBe(201);
+    const res = await put(agent, OPA_PAGE.secretPolicy, 'yaml');
     expect(res.status).toBe(400);
     expect(violations(res)).toEqual([{ field: 'conf.policies[0].secret', reason: 'secret "opa-policy" not found in mesh "default"' }]);
     expect((await rest(agent, 'GET', '/meshes/default/opapolicies/opa-1')).status).toBe(404);
@@ -410,7 +294,7 @@ describe('seed examples, through the resources directory and the API', () => {
 
   it('verbatim secret pair via the directory: the file is refused (log names the field and the secret), nothing applied', async () => {
     const from = agent.stderr().length;
-    writeResources(dir, 'verbatim-secret.yaml', [SEED_SECRET, SEED_SECRET_POLICY]);
+    writeResources(dir, 'verbatim-secret.yaml', [OPA_PAGE.secret, OPA_PAGE.secretPolicy]);
     const log = await waitForLog(agent, from, 'a resources file was refused');
     expect(log).toContain('conf.policies[0].secret: secret \\"opa-policy\\" not found in mesh \\"default\\"');
     expect((await rest(agent, 'GET', '/meshes/default/secrets/sample-secret')).status).toBe(404);
@@ -419,7 +303,7 @@ describe('seed examples, through the resources directory and the API', () => {
   });
 
   it('verbatim authConfig YAML via API: 400 naming the YAML error and its line', async () => {
-    const res = await rest(agent, 'PUT', '/meshes/default/opapolicies/opa-1', SEED_AUTH_CONFIG_VERBATIM, 'yaml');
+    const res = await rest(agent, 'PUT', '/meshes/default/opapolicies/opa-1', OPA_PAGE.authConfigAsPrinted, 'yaml');
     expect(res.status).toBe(400);
     // Line 14 is "  agentConfig:", at an indentation no open block has.
     expect(String(res.body.detail)).toMatch(/invalid OPAPolicy object: .*line 14\b/);
@@ -428,7 +312,7 @@ describe('seed examples, through the resources directory and the API', () => {
 
   it('verbatim authConfig YAML via the directory: the parse error is logged with its line, nothing changes', async () => {
     const from = agent.stderr().length;
-    writeResources(dir, 'verbatim-auth.yaml', [SEED_AUTH_CONFIG_VERBATIM]);
+    writeResources(dir, 'verbatim-auth.yaml', [OPA_PAGE.authConfigAsPrinted]);
     const log = await waitForLog(agent, from, 'cannot parse a resources file');
     expect(log).toMatch(/verbatim-auth\.yaml.*line 14\b/);
     expect((await status(agent)).opa_policy).toBeNull();
@@ -455,7 +339,7 @@ describe('seed agentConfig with discovery, on a data plane it does not select (n
 
   it('via the directory: validated and stored, not applied; no discovery started', async () => {
     const from = agent.stderr().length;
-    writeResources(dir, 'discovery.yaml', [SEED_DISCOVERY]);
+    writeResources(dir, 'discovery.yaml', [OPA_PAGE.externalManagement]);
     await waitForLog(agent, from, 'applied a resources file');
     const stored = await rest(agent, 'GET', '/meshes/default/opapolicies/opa-1');
     expect(stored.status).toBe(200);
@@ -470,7 +354,7 @@ describe('seed agentConfig with discovery, on a data plane it does not select (n
 
   for (const format of ['yaml', 'json'] as const) {
     it(`via API PUT (${format} body): 201, stored, not applied; no discovery started`, async () => {
-      const res = await put(agent, SEED_DISCOVERY, format);
+      const res = await put(agent, OPA_PAGE.externalManagement, format);
       expect(res.status).toBe(201);
       await new Promise((r) => setTimeout(r, 200));
       const s = await status(agent);
@@ -616,7 +500,7 @@ describe('selector precedence (identity kuma.io/service=web,version=v1)', () => 
 
   it('--dataplane-file with the seed Dataplane: its inbound tags select (kuma.io/service web, kuma.io/protocol http)', async () => {
     const file = join(freshDir('dataplane'), 'web.yaml');
-    writeFileSync(file, SEED_DATAPLANE);
+    writeFileSync(file, OPA_PAGE.dataplane);
     const dp = await startAgent(['--dataplane-file', file, BOOT_POLICY]);
     const dpClient = envoyClient(dp.address);
     try {
@@ -679,7 +563,7 @@ describe('compiling OPAPolicies, and writes that are refused', () => {
   });
 
   it('an OPAPolicy naming a missing Secret ("nowhere") → 400; nothing changes', async () => {
-    const res = await put(agent, SEED_SECRET_POLICY.replace('opa-policy', 'nowhere').replace('name: opa-1', 'name: multi'), 'yaml');
+    const res = await put(agent, OPA_PAGE.secretPolicy.replace('opa-policy', 'nowhere').replace('name: opa-1', 'name: multi'), 'yaml');
     expect(res.status).toBe(400);
     expect(violations(res)).toEqual([{ field: 'conf.policies[0].secret', reason: 'secret "nowhere" not found in mesh "default"' }]);
     expect((await status(agent)).opa_policy?.name).toBe('multi');
@@ -687,7 +571,7 @@ describe('compiling OPAPolicies, and writes that are refused', () => {
 
   it('deleting a Secret the applied OPAPolicy uses → refused; the policy is still enforced', async () => {
     expect((await put(agent, SECRET_OPA_POLICY, 'yaml')).status).toBe(201);
-    expect((await put(agent, SEED_SECRET_POLICY.replace('name: opa-1', 'name: multi'), 'yaml')).status).toBe(200);
+    expect((await put(agent, OPA_PAGE.secretPolicy.replace('name: opa-1', 'name: multi'), 'yaml')).status).toBe(200);
     await waitFor('seed policy in force', async () => (code(await client.check(httpRequest({ method: 'HEAD', path: '/' }))) === PERMISSION_DENIED ? true : undefined));
     const res = await rest(agent, 'DELETE', '/meshes/default/secrets/opa-policy');
     expect(res.status).toBe(400);

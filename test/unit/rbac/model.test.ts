@@ -12,165 +12,7 @@ import {
   validateAccessRoleBinding,
   type Action,
 } from '../../../src/rbac/model.js';
-
-const ROLE_1 = `type: AccessRole
-name: role-1
-rules:
-- types: ["TrafficPermission", "TrafficRoute", "Mesh"] # list of types to which access is granted. If empty, then access is granted to all types
-  names: ["res-1"] # list of allowed names of types to which access is granted. If empty, then access is granted to resources regardless of the name.
-  mesh: default # Mesh within which the access to resources is granted. It can only be used with the Mesh-scoped resources.
-  access: ["CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN"] # an action that is bound to a type.
-  when: # a set of qualifiers to receive an access. Only one of them needs to be fulfilled to receive an access
-  - sources: # a condition on sources section in connection policies (like TrafficRoute or Healtchecheck). If missing, then all sources are allowed
-      match:
-        kuma.io/service: web
-    destinations: # a condition on destinations section in connection policies (like TrafficRoute or Healtchecheck). If missing, then all destinations are allowed
-      match:
-        kuma.io/service: backend
-  - selectors: # a condition on selectors section in dataplane policies (like TrafficTrace or ProxyTemplate).
-      match:
-        kuma.io/service: web
-  - dpToken: # a condition on generate dataplane token.
-      tags:
-      - name: kuma.io/service
-        value: web
-`;
-
-const BINDING_1 = `type: AccessRoleBinding
-name: binding-1
-subjects: # a list of subjects that will be assigned roles
-- type: User # type of the subject. Available values: ("User", "Group")
-  name: john.doe@example.com # name of the subject.
-- type: Group
-  name: team-a
-roles: # a list of roles that will be assigned to the list of subjects.
-- role-1
-`;
-
-const ADMIN = `type: AccessRole
-name: admin
-rules:
-- access: ["CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN"]
-`;
-
-const BACKEND_OWNER = `type: AccessRole
-name: backend-owner
-rules:
-- mesh: default
-  types: ["TrafficPermission", "RateLimit"]
-  access: ["CREATE", "DELETE", "UPDATE"]
-  when:
-  - destinations:
-      match:
-        kuma.io/service: backend
-- mesh: default
-  types: ["TrafficRoute", "HealthCheck", "CircuitBreaker", "FaultInjection", "Retry", "Timeout", "TrafficLog"]
-  access: ["CREATE", "DELETE", "UPDATE"]
-  when:
-  - sources:
-      match:
-        kuma.io/service: backend
-  - destinations:
-      match:
-        kuma.io/service: backend
-- mesh: default
-  types: ["TrafficTrace", "ProxyTemplate"]
-  access: ["CREATE", "DELETE", "UPDATE"]
-  when:
-  - selectors:
-      match:
-        kuma.io/service: backend
-`;
-
-const OBSERVABILITY_OPERATOR = `type: AccessRole
-name: observability-operator
-rules:
-- mesh: '*'
-  types: ["TrafficLog", "TrafficTrace"]
-  access: ["CREATE", "DELETE", "UPDATE"]
-- types: ["Mesh"]
-  access: ["CREATE", "DELETE", "UPDATE"]
-`;
-
-const DEMO_MESH_OPERATOR = `type: AccessRole
-name: demo-mesh-operator
-rules:
-- mesh: demo
-  access: ["CREATE", "DELETE", "UPDATE"]
-- types: ["Mesh"]
-  names: ["demo"]
-  access: ["CREATE", "DELETE", "UPDATE"]
-`;
-
-const DEFAULTS = `type: AccessRole
-name: admin
-rules:
-- access: ["CREATE", "UPDATE", "DELETE", "GENERATE_DATAPLANE_TOKEN", "GENERATE_USER_TOKEN", "GENERATE_ZONE_CP_TOKEN"]
----
-type: AccessRoleBinding
-name: default
-subjects:
-- type: Group
-  name: mesh-system:authenticated
-- type: Group
-  name: mesh-system:unauthenticated
-roles:
-- admin
-`;
-
-const RESTRICT_TO_ADMIN = `type: AccessRoleBinding
-name: default
-subjects:
-- type: Group
-  name: mesh-system:admin
-roles:
-- admin
-`;
-
-// The five-step walk-through (step 3, step 4 and the two writes of step 5).
-const STEP_3_BINDING = RESTRICT_TO_ADMIN;
-const STEP_4_ROLE = `
-type: AccessRole
-name: backend-owner
-rules:
-- types: ["TrafficPermission"]
-  mesh: default
-  access: ["CREATE", "UPDATE", "DELETE"]
-  when:
-  - destinations:
-      match:
-        kuma.io/service: backend
-`;
-const STEP_4_BINDING = `
-type: AccessRoleBinding
-name: backend-owners
-subjects:
-- type: User
-  name: backend-owner
-roles:
-- backend-owner`;
-const STEP_5_ALLOWED = `
-type: TrafficPermission
-mesh: default
-name: web-to-backend
-sources:
-- match:
-    kuma.io/service: web
-destinations:
-- match:
-    kuma.io/service: backend
-`;
-const STEP_5_DENIED = `
-type: TrafficPermission
-mesh: default
-name: web-to-backend
-sources:
-- match:
-    kuma.io/service: web
-destinations:
-- match:
-    kuma.io/service: other
-`;
+import { RBAC_PAGE } from '../../helpers/seed-pages.js';
 
 const res = (text: string): Resource => parse(text) as Resource;
 const docs = (text: string): Resource[] => parseAllDocuments(text).map((d) => d.toJSON() as Resource);
@@ -207,14 +49,14 @@ function allowedFor(roleYaml: string, action: Action, user: User = tokenUser('so
 }
 
 describe('the page\'s YAML is valid', () => {
-  it.each([ROLE_1, ADMIN, BACKEND_OWNER, OBSERVABILITY_OPERATOR, DEMO_MESH_OPERATOR, STEP_4_ROLE])('AccessRole %#', (text) => {
+  it.each([RBAC_PAGE.role1, RBAC_PAGE.admin, RBAC_PAGE.backendOwner, RBAC_PAGE.observabilityOperator, RBAC_PAGE.demoMeshOperator, RBAC_PAGE.walkthrough.step4Role])('AccessRole %#', (text) => {
     expect(validateAccessRole(res(text))).toEqual([]);
   });
-  it.each([BINDING_1, RESTRICT_TO_ADMIN, STEP_4_BINDING])('AccessRoleBinding %#', (text) => {
+  it.each([RBAC_PAGE.binding1, RBAC_PAGE.walkthrough.step3Binding, RBAC_PAGE.walkthrough.step4Binding])('AccessRoleBinding %#', (text) => {
     expect(validateAccessRoleBinding(res(text))).toEqual([]);
   });
   it('the defaults are the page\'s defaults, field for field', () => {
-    const [role, binding] = docs(DEFAULTS);
+    const [role, binding] = docs(RBAC_PAGE.defaults);
     expect(DEFAULT_ROLE).toEqual(role);
     expect(DEFAULT_BINDING).toEqual(binding);
   });
@@ -230,12 +72,12 @@ describe('admin role', () => {
     { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'other', tags: { 'kuma.io/service': 'anything' } },
   ];
   it.each(writes)('may do anything: %j', (action) => {
-    expect(allowedFor(ADMIN, action)).toBe(true);
+    expect(allowedFor(RBAC_PAGE.admin, action)).toBe(true);
   });
 });
 
 describe('backend-owner role', () => {
-  const allowed = (action: Action): boolean => allowedFor(BACKEND_OWNER, action);
+  const allowed = (action: Action): boolean => allowedFor(RBAC_PAGE.backendOwner, action);
 
   it('TrafficPermission whose destinations are backend is allowed; to other is denied', () => {
     expect(allowed(create(policy('TrafficPermission', 'default', 'tp', { sources: [{ 'kuma.io/service': 'web' }], destinations: [{ 'kuma.io/service': 'backend' }] })))).toBe(true);
@@ -288,7 +130,7 @@ describe('backend-owner role', () => {
 });
 
 describe('observability-operator role', () => {
-  const allowed = (action: Action): boolean => allowedFor(OBSERVABILITY_OPERATOR, action);
+  const allowed = (action: Action): boolean => allowedFor(RBAC_PAGE.observabilityOperator, action);
   it('TrafficLog and TrafficTrace in any mesh', () => {
     expect(allowed(create(policy('TrafficLog', 'default', 'tl', { sources: [{ 'kuma.io/service': '*' }] })))).toBe(true);
     expect(allowed(update(policy('TrafficTrace', 'prod', 'tt', {}), policy('TrafficTrace', 'prod', 'tt', { selectors: [{ 'kuma.io/service': '*' }] })))).toBe(true);
@@ -308,7 +150,7 @@ describe('observability-operator role', () => {
 });
 
 describe('demo-mesh-operator role', () => {
-  const allowed = (action: Action): boolean => allowedFor(DEMO_MESH_OPERATOR, action);
+  const allowed = (action: Action): boolean => allowedFor(RBAC_PAGE.demoMeshOperator, action);
   it('every resource in the demo mesh', () => {
     expect(allowed(create(policy('TrafficPermission', 'demo', 'tp', { destinations: [{ 'kuma.io/service': '*' }] })))).toBe(true);
     expect(allowed(del({ type: 'Secret', mesh: 'demo', name: 's' }))).toBe(true);
@@ -325,7 +167,7 @@ describe('demo-mesh-operator role', () => {
 });
 
 describe('role-1 (the reference example) and binding-1', () => {
-  const [role, binding] = [res(ROLE_1), res(BINDING_1)];
+  const [role, binding] = [res(RBAC_PAGE.role1), res(RBAC_PAGE.binding1)];
   const judge = (user: User, action: Action): boolean => authorize(user, action, [role], [binding]).allowed;
   const john = tokenUser('john.doe@example.com');
   const teamA = tokenUser('jane', 'team-a');
@@ -374,22 +216,22 @@ rules:
 });
 
 describe('the five-step walk-through', () => {
-  const roles = [res(ADMIN), res(STEP_4_ROLE)];
-  const bindings = [res(STEP_3_BINDING), res(STEP_4_BINDING)];
+  const roles = [res(RBAC_PAGE.admin), res(RBAC_PAGE.walkthrough.step4Role)];
+  const bindings = [res(RBAC_PAGE.walkthrough.step3Binding), res(RBAC_PAGE.walkthrough.step4Binding)];
   const backendOwner = tokenUser('backend-owner');
 
   it('web-to-backend is allowed for backend-owner', () => {
-    expect(authorize(backendOwner, create(res(STEP_5_ALLOWED)), roles, bindings)).toEqual({ allowed: true });
+    expect(authorize(backendOwner, create(res(RBAC_PAGE.walkthrough.step5Allowed)), roles, bindings)).toEqual({ allowed: true });
   });
   it('web-to-other is denied with the page\'s exact message', () => {
-    expect(authorize(backendOwner, update(res(STEP_5_ALLOWED), res(STEP_5_DENIED)), roles, bindings)).toEqual({
+    expect(authorize(backendOwner, update(res(RBAC_PAGE.walkthrough.step5Allowed), res(RBAC_PAGE.walkthrough.step5Denied)), roles, bindings)).toEqual({
       allowed: false,
       message: 'Access Denied (user "backend-owner/mesh-system:authenticated" cannot access the resource)',
     });
   });
   it('after step 3 an anonymous caller is denied, the localhost admin is not', () => {
-    expect(authorize(ANONYMOUS, create(res(STEP_5_ALLOWED)), roles, bindings).allowed).toBe(false);
-    expect(authorize(LOCAL_ADMIN, create(res(STEP_5_DENIED)), roles, bindings).allowed).toBe(true);
+    expect(authorize(ANONYMOUS, create(res(RBAC_PAGE.walkthrough.step5Allowed)), roles, bindings).allowed).toBe(false);
+    expect(authorize(LOCAL_ADMIN, create(res(RBAC_PAGE.walkthrough.step5Denied)), roles, bindings).allowed).toBe(true);
   });
 });
 
@@ -403,7 +245,7 @@ describe('default role and binding', () => {
     expect(judge({ name: 'odd', groups: [] }, { access: 'GENERATE_USER_TOKEN' })).toBe(false);
   });
   it('"restrict to admin" binding: only mesh-system:admin keeps access', () => {
-    const bindings = [res(RESTRICT_TO_ADMIN)];
+    const bindings = [res(RBAC_PAGE.walkthrough.step3Binding)];
     expect(authorize(LOCAL_ADMIN, { access: 'GENERATE_USER_TOKEN' }, [DEFAULT_ROLE], bindings).allowed).toBe(true);
     expect(authorize(tokenUser('bob'), { access: 'GENERATE_USER_TOKEN' }, [DEFAULT_ROLE], bindings)).toEqual({
       allowed: false,

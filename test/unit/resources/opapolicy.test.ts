@@ -9,127 +9,9 @@ import { gzipSync } from 'node:zlib';
 import { parse, parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { opaBinary } from '../../helpers/tools.js';
+import { OPA_PAGE } from '../../helpers/seed-pages.js';
 import { resolveOpaPolicy, validateOpaPolicy, validateSecret } from '../../../src/resources/opapolicy.js';
 import { ValidationError, type Resource } from '../../../src/resources/types.js';
-
-// ---- the seed page's Universal YAML, verbatim ----
-
-const SEED_REGO = `package envoy.authz
-
-import input.attributes.request.http as http_request
-
-default allow = false
-
-token = {"valid": valid, "payload": payload} {
-    [_, encoded] := split(http_request.headers.authorization, " ")
-    [valid, _, payload] := io.jwt.decode_verify(encoded, {"secret": "secret"})
-}
-
-allow {
-    is_token_valid
-    action_allowed
-}
-
-is_token_valid {
-  token.valid
-  now := time.now_ns() / 1000000000
-  token.payload.nbf <= now
-  now < token.payload.exp
-}
-
-action_allowed {
-  http_request.method == "GET"
-  token.payload.role == "admin"
-}
-`;
-
-const SEED_INLINE = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-  agentConfig: # optional
-    inlineString: | # one of: inlineString, secret
-      decision_logs:
-        console: true
-  policies: # optional
-    - inlineString: | # one of: inlineString, secret
-${SEED_REGO.split('\n').map((l) => (l ? `        ${l}` : '')).join('\n')}`;
-
-const SEED_SECRET = `type: Secret
-name: sample-secret
-mesh: default
-data: cGFja2FnZSBlbnZveS5hdXRoegoKaW1wb3J0IGlucHV0LmF0dHJpYnV0ZXMucmVxdWVzdC5odHRwIGFzIGh0dHBfcmVxdWVzdAoKZGVmYXVsdCBhbGxvdyA9IGZhbHNlCgp0b2tlbiA9IHsidmFsaWQiOiB2YWxpZCwgInBheWxvYWQiOiBwYXlsb2FkfSB7CiAgICBbXywgZW5jb2RlZF0gOj0gc3BsaXQoaHR0cF9yZXF1ZXN0LmhlYWRlcnMuYXV0aG9yaXphdGlvbiwgIiAiKQogICAgW3ZhbGlkLCBfLCBwYXlsb2FkXSA6PSBpby5qd3QuZGVjb2RlX3ZlcmlmeShlbmNvZGVkLCB7InNlY3JldCI6ICJzZWNyZXQifSkKfQoKYWxsb3cgewogICAgaXNfdG9rZW5fdmFsaWQKICAgIGFjdGlvbl9hbGxvd2VkCn0KCmlzX3Rva2VuX3ZhbGlkIHsKICB0b2tlbi52YWxpZAogIG5vdyA6PSB0aW1lLm5vd19ucygpIC8gMTAwMDAwMDAwMAogIHRva2VuLnBheWxvYWQubmJmIDw9IG5vdwogIG5vdyA8IHRva2VuLnBheWxvYWQuZXhwCn0KCmFjdGlvbl9hbGxvd2VkIHsKICBodHRwX3JlcXVlc3QubWV0aG9kID09ICJHRVQiCiAgdG9rZW4ucGF5bG9hZC5yb2xlID09ICJhZG1pbiIKfQoK
-`;
-
-const SEED_SECRET_POLICY = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-  policies:
-    - secret: opa-policy
-`;
-
-/** As printed on the page: authConfig indented by 4, agentConfig and policies by 2. */
-const SEED_AUTH_CONFIG_AS_PRINTED = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-    authConfig: # optional
-        statusOnError: 413 # optional: defaults to 403. http statusCode to use when the connection to the agent failed.
-        onAgentFailure: allow # optional: one of 'allow' or 'deny', defaults to 'deny'. defines the behaviour when communication with the agent fails or the policy execution fails.
-        requestBody: # optional
-            maxSize: 1024 # the maximum number of bytes to send to the agent, if we exceed this, the request to the agent will have: \`x-envoy-auth-partial-body: true\`.
-            sendRawBody: true # use when the body is not plaintext. The agent request will have \`raw_body\` instead of \`body\`
-  agentConfig: # optional
-    inlineString: | # one of: inlineString, secret
-      decision_logs:
-        console: true
-  policies: # optional
-    - secret: opa-policy
-`;
-
-const SEED_EXTERNAL_MANAGEMENT = `type: OPAPolicy
-mesh: default
-name: opa-1
-selectors:
-- match:
-    kuma.io/service: '*'
-conf:
-  agentConfig:
-    inlineString: | # one of: inlineString, secret
-      services:
-        acmecorp:
-          url: https://example.com/control-plane-api/v1
-          credentials:
-            bearer:
-              token: "bGFza2RqZmxha3NkamZsa2Fqc2Rsa2ZqYWtsc2RqZmtramRmYWxkc2tm"
-      discovery:
-        name: example
-        resource: /configuration/example/discovery
-`;
-
-const SEED_K8S_SECRET_POLICY = `apiVersion: kuma.io/v1alpha1
-kind: OPAPolicy
-mesh: default
-metadata:
-  name: opa-1
-spec:
-  selectors:
-  - match:
-      kuma.io/service: '*'
-  conf:
-    policies:
-      - secret: opa-policy
-`;
 
 function resource(yaml: string): Resource {
   return parse(yaml) as Resource;
@@ -165,37 +47,37 @@ function withConf(conf: unknown): Resource {
 
 describe('the seed page YAML', () => {
   it('inline policy: validates; resolves to one Rego module and agentConfig decision_logs.console', () => {
-    const r = resource(SEED_INLINE);
+    const r = resource(OPA_PAGE.inline);
     expect(validateOpaPolicy(r)).toEqual([]);
     expect(resolveOpaPolicy(r, secrets())).toEqual({
-      policy: { rego: [{ name: 'opa-1.policies[0].rego', source: SEED_REGO }] },
+      policy: { rego: [{ name: 'opa-1.policies[0].rego', source: OPA_PAGE.rego }] },
       agentConfig: { decision_logs: { console: true } },
       authConfig: {},
     });
   });
 
   it('Secret: validates; its data is the seed Rego', () => {
-    const s = resource(SEED_SECRET);
+    const s = resource(OPA_PAGE.secret);
     expect(validateSecret(s)).toEqual([]);
-    expect(resolveOpaPolicy(resource(SEED_SECRET_POLICY), (n) => (n === 'opa-policy' ? { ...s, name: 'opa-policy' } : undefined)).policy).toEqual({
+    expect(resolveOpaPolicy(resource(OPA_PAGE.secretPolicy), (n) => (n === 'opa-policy' ? { ...s, name: 'opa-policy' } : undefined)).policy).toEqual({
       // The page's base64 ends with one more newline than its inline Rego.
-      rego: [{ name: 'opa-1.policies[0].rego', source: `${SEED_REGO}\n` }],
+      rego: [{ name: 'opa-1.policies[0].rego', source: `${OPA_PAGE.rego}\n` }],
     });
   });
 
   it('the page names its Universal Secret sample-secret but refers to opa-policy: not found, as Kong Mesh would say', () => {
-    expect(validateOpaPolicy(resource(SEED_SECRET_POLICY))).toEqual([]);
-    expect(violationsOf(() => resolveOpaPolicy(resource(SEED_SECRET_POLICY), secrets(resource(SEED_SECRET))))).toEqual([
+    expect(validateOpaPolicy(resource(OPA_PAGE.secretPolicy))).toEqual([]);
+    expect(violationsOf(() => resolveOpaPolicy(resource(OPA_PAGE.secretPolicy), secrets(resource(OPA_PAGE.secret))))).toEqual([
       { field: 'conf.policies[0].secret', message: 'secret "opa-policy" not found in mesh "default"' },
     ]);
   });
 
   it('the Kubernetes-form secret policy, as Universal, validates', () => {
-    expect(validateOpaPolicy(universalOf(SEED_K8S_SECRET_POLICY))).toEqual([]);
+    expect(validateOpaPolicy(universalOf(OPA_PAGE.k8sSecretPolicy))).toEqual([]);
   });
 
   it('external management agentConfig: validates and parses to services + discovery', () => {
-    const r = resource(SEED_EXTERNAL_MANAGEMENT);
+    const r = resource(OPA_PAGE.externalManagement);
     expect(validateOpaPolicy(r)).toEqual([]);
     const resolved = resolveOpaPolicy(r, secrets());
     expect(resolved.policy).toBeUndefined();
@@ -207,18 +89,18 @@ describe('the seed page YAML', () => {
 
   describe('authConfig example as printed (authConfig indented 4, agentConfig 2)', () => {
     it('is not valid YAML: the yaml package reports it, and so does Go (opa eval: "did not find expected key")', () => {
-      const doc = parseDocument(SEED_AUTH_CONFIG_AS_PRINTED);
+      const doc = parseDocument(OPA_PAGE.authConfigAsPrinted);
       expect(doc.errors.map((e) => [e.code, e.linePos?.[0].line])).toEqual([
         ['BAD_INDENT', 14],
         ['BAD_INDENT', 18],
       ]);
       const dir = mkdtempSync(join(tmpdir(), 'kmesh-opa-seed-'));
-      writeFileSync(join(dir, 'policy.yaml'), SEED_AUTH_CONFIG_AS_PRINTED);
+      writeFileSync(join(dir, 'policy.yaml'), OPA_PAGE.authConfigAsPrinted);
       expect(() => execFileSync(opaBinary(), ['eval', '-i', join(dir, 'policy.yaml'), 'input'], { stdio: 'pipe' })).toThrow(/did not find expected key/);
     });
 
     it('read past its errors, agentConfig and policies land at the top level and are refused as unknown fields', () => {
-      const r = parseDocument(SEED_AUTH_CONFIG_AS_PRINTED).toJS() as Resource;
+      const r = parseDocument(OPA_PAGE.authConfigAsPrinted).toJS() as Resource;
       expect(r.conf).toEqual({ authConfig: { statusOnError: 413, onAgentFailure: 'allow', requestBody: { maxSize: 1024, sendRawBody: true } } });
       expect(validateOpaPolicy(r)).toEqual([
         { field: 'agentConfig', message: 'unknown field' },
@@ -227,7 +109,7 @@ describe('the seed page YAML', () => {
     });
 
     it('with authConfig indented as the page intends, validates and resolves to 413 / allow / 1024 / raw body', () => {
-      const intended = SEED_AUTH_CONFIG_AS_PRINTED.replace(
+      const intended = OPA_PAGE.authConfigAsPrinted.replace(
         /^ {4}authConfig:.*\n(?: {8}.*\n)+/m,
         (block) => block.replace(/^ {4}/gm, '').replace(/^(?=.)/gm, '  '),
       );
@@ -235,7 +117,7 @@ describe('the seed page YAML', () => {
       expect(intended).toContain('\n  agentConfig: # optional\n    inlineString: | # one of');
       const r = resource(intended);
       expect(validateOpaPolicy(r)).toEqual([]);
-      const resolved = resolveOpaPolicy(r, secrets(secretOf('opa-policy', SEED_REGO)));
+      const resolved = resolveOpaPolicy(r, secrets(secretOf('opa-policy', OPA_PAGE.rego)));
       expect(resolved.authConfig).toEqual({ statusOnError: 413, onAgentFailure: 'allow', maxSize: 1024, sendRawBody: true });
       expect(resolved.agentConfig).toEqual({ decision_logs: { console: true } });
     });
@@ -359,7 +241,7 @@ describe('resolveOpaPolicy: secrets', () => {
 
   beforeAll(() => {
     const dir = mkdtempSync(join(tmpdir(), 'kmesh-opa-secret-'));
-    writeFileSync(join(dir, 'policy.rego'), SEED_REGO);
+    writeFileSync(join(dir, 'policy.rego'), OPA_PAGE.rego);
     const opa = opaBinary();
     execFileSync(opa, ['build', '--v0-compatible', '-t', 'wasm', '-e', 'envoy/authz/allow', '-o', join(dir, 'wasm.tar.gz'), join(dir, 'policy.rego')], { stdio: 'pipe' });
     execFileSync(opa, ['build', '--v0-compatible', '-o', 'rego.tar.gz', 'policy.rego'], { stdio: 'pipe', cwd: dir });

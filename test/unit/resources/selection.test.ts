@@ -5,21 +5,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { identityFromDataplane, identityFromTags, selectPolicy, validateDataplane, type DataplaneIdentity } from '../../../src/resources/selection.js';
 import type { Resource } from '../../../src/resources/types.js';
-
-// Verbatim from the seed page (Universal tab).
-const SEED_DATAPLANE = `
-type: Dataplane
-mesh: default
-name: web
-networking:
-  address: 192.168.0.1
-  inbound:
-  - port: 80
-    servicePort: 8080
-    tags:
-      kuma.io/service: web
-      kuma.io/protocol: http # required for OPA support
-`;
+import { OPA_PAGE } from '../../helpers/seed-pages.js';
 
 function policy(name: string, ...matches: Record<string, string>[]): Resource {
   return { type: 'OPAPolicy', mesh: 'default', name, selectors: matches.map((match) => ({ match })), conf: {} };
@@ -33,13 +19,13 @@ const WEB = { 'kuma.io/service': 'web', 'kuma.io/protocol': 'http', version: 'v1
 
 describe('the seed Dataplane', () => {
   it('validates and gives one tag set {kuma.io/service: web, kuma.io/protocol: http}', () => {
-    const dp = parse(SEED_DATAPLANE) as Resource;
+    const dp = parse(OPA_PAGE.dataplane) as Resource;
     expect(validateDataplane(dp)).toEqual([]);
     expect(identityFromDataplane(dp)).toEqual({ mesh: 'default', name: 'web', tagSets: [{ 'kuma.io/service': 'web', 'kuma.io/protocol': 'http' }] });
   });
 
   it('the seed OPAPolicy selector (kuma.io/service: *) selects it', () => {
-    const selection = selectPolicy([policy('opa-1', { 'kuma.io/service': '*' })], identityFromDataplane(parse(SEED_DATAPLANE) as Resource));
+    const selection = selectPolicy([policy('opa-1', { 'kuma.io/service': '*' })], identityFromDataplane(parse(OPA_PAGE.dataplane) as Resource));
     expect(selection).toMatchObject({ selectorIndex: 0, specificity: 0, candidates: [{ name: 'opa-1', specificity: 0 }] });
   });
 });

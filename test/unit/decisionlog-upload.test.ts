@@ -176,6 +176,8 @@ describe('uploads', () => {
     expect(gaps[3]!).toBeGreaterThan(gaps[1]!);
     expect(gaps[5]!).toBeGreaterThan(gaps[3]!);
     expect(ids(rx.events())).toEqual(range(0, 10));
+    // The receiver has the events before the logger has read the 200: wait for the logger, then count.
+    expect(await logs.flush(5_000)).toBe(true);
     expect(await counter(registry, 'kmesh_opa_decision_logs_uploads_total', { outcome: 'failure' })).toBe(failures);
     expect(await counter(registry, 'kmesh_opa_decision_logs_uploaded_events_total')).toBe(10);
   }, 30_000);

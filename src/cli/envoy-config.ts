@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
+import { isResourceFile } from '../resources/directory.js';
 import { envoyConfig } from '../resources/envoy-config.js';
 import { authConfigOf, validateOpaPolicy } from '../resources/opapolicy.js';
 import { dataplaneIdentity } from '../resources/runtime.js';
@@ -85,7 +86,7 @@ async function policyFromFile(path: string): Promise<Resource> {
 async function selectedPolicy(settings: Settings): Promise<Resource | undefined> {
   if (!settings.resourcesDir) return undefined;
   const dir = settings.resourcesDir;
-  const files = (await readdir(dir)).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+  const files = (await readdir(dir)).filter(isResourceFile).sort();
   const policies = (await Promise.all(files.map(async (f) => opaPolicies(await readFile(join(dir, f), 'utf8'), join(dir, f))))).flat();
   const identity = await dataplaneIdentity(settings);
   const mesh = identity?.mesh ?? settings.dataplaneMesh;

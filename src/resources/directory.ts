@@ -171,8 +171,11 @@ class DirectoryWatcher {
         let text: string;
         try {
           text = await readFile(path, 'utf8');
-        } catch {
-          this.refused.delete(path);
+        } catch (err) {
+          // A deleted file whose removal was refused: what blocked it (a policy using its Secret) may be gone.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.files.has(path)) {
+            if (await this.removeOrigin(path)) progress = true;
+          } else this.refused.delete(path);
           continue;
         }
         if (await this.sync(path, text)) progress = true;
@@ -208,17 +211,25 @@ class DirectoryWatcher {
 
   private async remove(path: string): Promise<void> {
     this.files.delete(path);
-    this.refused.delete(path);
+    if (await this.removeOrigin(path)) await this.retryRefused();
+  }
+
+  /** True when the store dropped a deleted file's resources; when refused, they stay and the removal is retried. */
+  private async removeOrigin(path: string): Promise<boolean> {
     try {
       await this.store.syncOrigin(origin(path), []);
-      await this.retryRefused();
+      this.refused.delete(path);
+      return true;
     } catch (err) {
-      this.log.error('removing the resources of a deleted file was refused; they are kept', { file: path, err: (err as Error).message });
+      this.refused.add(path);
+      this.log.error('removing the resources of a deleted file was refused; they are kept until the removal is admitted', { file: path, err: (err as Error).message });
+      return false;
     }
   }
 }
 
-function isResourceFile(name: string): boolean {
+/** Whether a directory entry declares resources (`kmesh-opa envoy-config` reads the same files as the agent). */
+export function isResourceFile(name: string): boolean {
   // Dot files are editors' backups and lock files (`.#policy.yaml`), not resources.
   return !name.startsWith('.') && EXTENSIONS.has(extname(name).toLowerCase());
 }

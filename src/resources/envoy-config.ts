@@ -10,9 +10,9 @@ export interface EnvoyConfigOptions {
   timeoutMs?: number;
 }
 
-export const DEFAULT_CLUSTER_NAME = 'kmesh_opa_ext_authz';
+const DEFAULT_CLUSTER_NAME = 'kmesh_opa_ext_authz';
 /** The OPA-Envoy plugin's documented Envoy example uses 0.5s: enough for a local policy, short enough to fail fast. */
-export const DEFAULT_TIMEOUT_MS = 500;
+const DEFAULT_TIMEOUT_MS = 500;
 
 const EXT_AUTHZ_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz';
 const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';

@@ -22,7 +22,7 @@ export interface ResourceApiDeps {
 }
 
 /** Bodies larger than this are refused with 413: resources are small documents. */
-export const MAX_RESOURCE_BODY_BYTES = 1024 * 1024;
+const MAX_RESOURCE_BODY_BYTES = 1024 * 1024;
 const BODY_LIMITS = { maxBytes: MAX_RESOURCE_BODY_BYTES, maxGzipBytes: MAX_RESOURCE_BODY_BYTES };
 
 // Kuma's paging (pkg/api-server/pagination.go).
@@ -136,14 +136,21 @@ class ResourceApi {
     const mismatches = pathMismatches(body, kind, mesh, name);
     if (mismatches.length > 0) throw new ApiError(400, 'Could not process a resource', 'Resource is not valid', mismatches);
     const { next, invalid } = this.validated(body);
-    const current = this.deps.store.get(kind.type, mesh, name);
+    const current = this.deps.store.get(kind.type, mesh, name)?.resource;
+    const mayWrite = (replaced: Resource | undefined): void =>
+      this.mustAllow(user, { access: replaced ? 'UPDATE' : 'CREATE', type: kind.type, mesh, name, next, current: replaced });
     // Kuma checks access before it validates the spec: a caller who may not write learns nothing from the validation.
-    const decision = this.deps.authorize(user, { access: current ? 'UPDATE' : 'CREATE', type: kind.type, mesh, name, next, current: current?.resource });
-    if (!decision.allowed) throw accessDenied(decision.message);
+    mayWrite(current);
     if (invalid) throw new ApiError(400, 'Could not process a resource', invalid.title, invalid.violations);
     const title = current ? 'Failed to update a resource' : 'Failed to create a resource';
-    const { created } = await this.write(title, () => this.deps.store.put(next, 'api'));
+    const { created } = await this.write(title, () => this.deps.store.put(next, 'api', mayWrite));
     writeKuma(x.res, created ? 201 : 200, {});
+  }
+
+  /** Throws Kuma's 403 unless `user` may make the write. */
+  private mustAllow(user: User, write: WriteRequest): void {
+    const decision = this.deps.authorize(user, write);
+    if (!decision.allowed) throw accessDenied(decision.message);
   }
 
   /**
@@ -165,9 +172,9 @@ class ResourceApi {
     const title = 'Could not delete a resource';
     const current = this.deps.store.get(kind.type, mesh, name);
     if (!current) throw new ApiError(404, title, NOT_FOUND);
-    const decision = this.deps.authorize(user, { access: 'DELETE', type: kind.type, mesh, name, current: current.resource });
-    if (!decision.allowed) throw accessDenied(decision.message);
-    const deleted = await this.write(title, () => this.deps.store.delete(kind.type, mesh, name, 'api'));
+    const mayDelete = (replaced: Resource | undefined): void => this.mustAllow(user, { access: 'DELETE', type: kind.type, mesh, name, current: replaced });
+    mayDelete(current.resource);
+    const deleted = await this.write(title, () => this.deps.store.delete(kind.type, mesh, name, 'api', mayDelete));
     if (!deleted) throw new ApiError(404, title, NOT_FOUND);
     writeKuma(x.res, 200, {});
   }

@@ -24,6 +24,11 @@ const LINE_BREAKS = /[\r\n]/g;
 /** A resource name as settings accept one (kuma-dp's names): no blanks, no slashes. */
 const RESOURCE_NAME = /^[^\s/]{1,253}$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * A Secret's bundle is at most what a resource body may carry (1 MiB); a real bundle unpacks to a few
+ * times that, a gzip bomb to gigabytes held in memory by whoever may write a Secret.
+ */
+export const MAX_UNPACKED_BUNDLE_BYTES = 64 * 1024 * 1024;
 
 export interface ResolvedOpaPolicy {
   /** Rego modules to compile together (names like `opa-1.policies[0].rego`), or one precompiled bundle. Absent when conf.policies is absent/empty. */
@@ -223,12 +228,18 @@ function resolvePolicy(policyName: string, source: Source, i: number, resolver: 
  * carrying data is refused rather than run with data silently missing.
  */
 function bundlePart(gz: Uint8Array, moduleName: string, origin: string, secretName: string, field: string, resolver: SecretResolver): PolicyPart | undefined {
+  let tar: Buffer;
+  try {
+    tar = gunzipSync(gz, { maxOutputLength: MAX_UNPACKED_BUNDLE_BYTES });
+  } catch (err) {
+    const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    return resolver.fail(field, `secret "${secretName}" holds a broken bundle: ${tooLarge ? `it unpacks to more than ${MAX_UNPACKED_BUNDLE_BYTES} bytes` : 'not valid gzip'}`);
+  }
   let files: Map<string, Uint8Array>;
   try {
-    files = readTar(gunzipSync(gz));
+    files = readTar(tar);
   } catch (err) {
-    const reason = err instanceof BundleError ? err.message : 'not valid gzip';
-    return resolver.fail(field, `secret "${secretName}" holds a broken bundle: ${reason}`);
+    return resolver.fail(field, `secret "${secretName}" holds a broken bundle: ${err instanceof BundleError ? err.message : 'not a tar archive'}`);
   }
   const paths = [...files.keys()].sort();
   if (paths.some((p) => p.endsWith('.wasm'))) return { bundle: gz, origin };

@@ -14,7 +14,7 @@ import { tokenRoutes } from '../rbac/http.js';
 import { revokedList, UserTokens } from '../rbac/tokens.js';
 import type { Route } from '../server/http.js';
 import { ResourceController, type OpaPolicyStatus } from './controller.js';
-import { watchResourcesDir } from './directory.js';
+import { watchResourcesDir, type DirectoryWatch } from './directory.js';
 import { resourceRoutes } from './http.js';
 import { validateOpaPolicy, validateSecret } from './opapolicy.js';
 import { identityFromDataplane, identityFromTags, validateDataplane, type DataplaneIdentity } from './selection.js';
@@ -71,32 +71,45 @@ export async function startResources(agent: Agent, fallbackDataDir: string | und
   const configuredDir = settings.dataDir ?? fallbackDataDir;
   const dataDir = configuredDir ?? (await mkdtemp(join(tmpdir(), 'kmesh-opa-run-')));
   if (!configuredDir) log.info('no data directory: the user-token key and resources written through the API last for this run only', { dir: dataDir });
-  const controller = new ResourceController(agent, identity, log);
-  const store = await ResourceStore.open({ kinds: KINDS, admit: controller.admit, ...(configuredDir ? { persistFile: join(dataDir, 'resources.json') } : {}), log });
-  await createDefaults(store);
-  const tokens = await UserTokens.open(dataDir, { log });
-  const revoked = (jti: string) => revokedList(store.get('GlobalSecret', undefined, REVOCATIONS)?.resource).has(jti);
-  const authn = (req: Parameters<typeof authenticate>[0]) => authenticate(req, { localhostIsAdmin: settings.apiAuthnLocalhostIsAdmin, tokens, revoked });
-  const authz = (user: User, action: Action): AccessDecision => {
-    const decision = authorize(user, action, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
-    if (!decision.allowed) log.warn('access denied', { user: user.name, groups: user.groups, access: action.access, ...('type' in action ? { type: action.type, mesh: action.mesh, name: action.name } : {}) });
-    return decision;
+  const removeRunDir = async (): Promise<void> => {
+    if (!configuredDir) await rm(dataDir, { recursive: true, force: true });
   };
-  const readable = (user: User, type: string, name: string, mesh: string | undefined): boolean =>
-    mayRead(user, { type, name, mesh }, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
-  const unsubscribe = store.onChange(() => void controller.reconcile(store));
-  const dir = settings.resourcesDir ? await watchResourcesDir(settings.resourcesDir, store, log) : undefined;
-  await controller.reconcile(store);
-  return {
-    routes: [...tokenRoutes({ tokens, authenticate: authn, authorize: authz, log }), ...resourceRoutes({ store, authenticate: authn, authorize: authz, readable, log })],
-    status: () => controller.status,
-    identity,
-    async close() {
-      unsubscribe();
-      await dir?.close();
-      if (!configuredDir) await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  let dir: DirectoryWatch | undefined;
+  let unsubscribe = (): void => undefined;
+  try {
+    const controller = new ResourceController(agent, identity, log);
+    const store = await ResourceStore.open({ kinds: KINDS, admit: controller.admit, ...(configuredDir ? { persistFile: join(dataDir, 'resources.json') } : {}), log });
+    await createDefaults(store);
+    const tokens = await UserTokens.open(dataDir, { log });
+    const revoked = (jti: string) => revokedList(store.get('GlobalSecret', undefined, REVOCATIONS)?.resource).has(jti);
+    const authn = (req: Parameters<typeof authenticate>[0]) => authenticate(req, { localhostIsAdmin: settings.apiAuthnLocalhostIsAdmin, tokens, revoked });
+    const authz = (user: User, action: Action): AccessDecision => {
+      const decision = authorize(user, action, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
+      if (!decision.allowed) log.warn('access denied', { user: user.name, groups: user.groups, access: action.access, ...('type' in action ? { type: action.type, mesh: action.mesh, name: action.name } : {}) });
+      return decision;
+    };
+    const readable = (user: User, type: string, name: string, mesh: string | undefined): boolean =>
+      mayRead(user, { type, name, mesh }, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
+    unsubscribe = store.onChange(() => void controller.reconcile(store));
+    dir = settings.resourcesDir ? await watchResourcesDir(settings.resourcesDir, store, log) : undefined;
+    await controller.reconcile(store);
+    return {
+      routes: [...tokenRoutes({ tokens, authenticate: authn, authorize: authz, log }), ...resourceRoutes({ store, authenticate: authn, authorize: authz, readable, log })],
+      status: () => controller.status,
+      identity,
+      async close() {
+        unsubscribe();
+        await dir?.close();
+        await removeRunDir();
+      },
+    };
+  } catch (err) {
+    // The agent does not start: nothing may keep watching the directory or leave this run's directory behind.
+    unsubscribe();
+    await dir?.close();
+    await removeRunDir();
+    throw err;
+  }
 }
 
 /** Kuma's standalone defaults, created when absent (and kept, persisted, once changed). */

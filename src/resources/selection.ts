@@ -3,7 +3,7 @@
 import { ValidationError, type FieldViolation, type Resource } from './types.js';
 
 /** Kuma's wildcard tag value: the tag must be present, with any value. */
-export const MATCH_ALL = '*';
+const MATCH_ALL = '*';
 const SERVICE_TAG = 'kuma.io/service';
 /** Fields Kuma's REST API shows beside every resource's spec; writing them back is not an error. */
 export const META_FIELDS: readonly string[] = ['type', 'mesh', 'name', 'creationTime', 'modificationTime', 'labels'];

@@ -34,6 +34,9 @@ export interface Change {
  */
 export type Admit = (next: StoreView, changes: readonly Change[]) => Promise<void>;
 
+/** Called inside a write, before anything changes, with the resource it replaces; throws to refuse it. */
+export type WriteGuard = (current: Resource | undefined) => void;
+
 export interface StoreOptions {
   kinds: readonly KindDef[];
   admit?: Admit;
@@ -177,12 +180,16 @@ export class ResourceStore implements StoreView {
     return resource;
   }
 
-  /** Creates or replaces a resource. */
-  put(value: unknown, origin: string): Promise<{ created: boolean; stored: StoredResource }> {
+  /**
+   * Creates or replaces a resource. `guard` (an access check) sees the resource being replaced as it is
+   * when the write runs, not as the caller last read it: an earlier queued write may have changed it.
+   */
+  put(value: unknown, origin: string, guard?: WriteGuard): Promise<{ created: boolean; stored: StoredResource }> {
     return this.serialize(async () => {
       const resource = this.validate(value);
       const key = keyOf(resource.type, resource.mesh, resource.name);
       const current = this.snapshot.items.get(key);
+      guard?.(current?.resource);
       if (current) this.checkOwner(current, origin);
       const items = new Map(this.snapshot.items);
       const stored = this.stamp(resource, origin, current);
@@ -192,12 +199,13 @@ export class ResourceStore implements StoreView {
     });
   }
 
-  /** Removes a resource; false when there is none. */
-  delete(type: string, mesh: string | undefined, name: string, origin: string): Promise<boolean> {
+  /** Removes a resource; false when there is none. `guard` as for put. */
+  delete(type: string, mesh: string | undefined, name: string, origin: string, guard?: WriteGuard): Promise<boolean> {
     return this.serialize(async () => {
       const key = keyOf(type, mesh, name);
       const current = this.snapshot.items.get(key);
       if (!current) return false;
+      guard?.(current.resource);
       this.checkOwner(current, origin);
       const items = new Map(this.snapshot.items);
       items.delete(key);

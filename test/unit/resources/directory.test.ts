@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../../src/log.js';
 import { watchResourcesDir, type DirectoryWatch } from '../../../src/resources/directory.js';
-import { ConflictError, ResourceStore, type KindDef } from '../../../src/resources/store.js';
+import { ConflictError, ResourceStore, type Admit, type KindDef } from '../../../src/resources/store.js';
 import { RESOURCE_KINDS, type FieldViolation, type Resource } from '../../../src/resources/types.js';
 
 const KINDS: KindDef[] = RESOURCE_KINDS.map((k) => ({
@@ -104,6 +104,24 @@ describe('watchResourcesDir', () => {
     const { dir, names } = await setUp({ 'p.yaml': TWO_POLICIES, 'q.yml': 'type: OPAPolicy\nmesh: default\nname: kept\nconf: {}\n' });
     await rm(join(dir, 'p.yaml'));
     await eventually(() => names().join() === 'kept', "the file's resources are removed");
+  });
+
+  it("retries a deleted file's refused removal once another file applies (the refusal's cause removed)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kmesh-opa-dir-'));
+    await writeFile(join(dir, 'policy.yaml'), 'type: OPAPolicy\nmesh: default\nname: user\nconf: {}\n');
+    await writeFile(join(dir, 'secret.yaml'), 'type: Secret\nmesh: default\nname: s\ndata: YQ==\n');
+    const { log } = recordingLog();
+    // Stands in for the controller: a Secret may not go while an OPAPolicy named "user" exists.
+    const admit: Admit = async (next) => {
+      if (next.get('Secret', 'default', 's') === undefined && next.get('OPAPolicy', 'default', 'user') !== undefined) throw new Error('secret s is in use');
+    };
+    const store = new ResourceStore({ kinds: KINDS, admit, log });
+    open.push(await watchResourcesDir(dir, store, log, { debounceMs: 20, rescanMs: 60_000 }));
+    await rm(join(dir, 'secret.yaml'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(store.get('Secret', 'default', 's')).toBeDefined();
+    await writeFile(join(dir, 'policy.yaml'), 'type: OPAPolicy\nmesh: default\nname: other\nconf: {}\n');
+    await eventually(() => store.get('Secret', 'default', 's') === undefined, 'the removal is retried and admitted');
   });
 
   it('applies new, changed and removed files through the periodic re-scan alone when fs events are off', async () => {

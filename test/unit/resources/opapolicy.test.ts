@@ -10,7 +10,7 @@ import { parse, parseDocument } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { opaBinary } from '../../helpers/tools.js';
 import { OPA_PAGE } from '../../helpers/seed-pages.js';
-import { resolveOpaPolicy, validateOpaPolicy, validateSecret } from '../../../src/resources/opapolicy.js';
+import { MAX_UNPACKED_BUNDLE_BYTES, resolveOpaPolicy, validateOpaPolicy, validateSecret } from '../../../src/resources/opapolicy.js';
 import { ValidationError, type Resource } from '../../../src/resources/types.js';
 
 function resource(yaml: string): Resource {
@@ -282,6 +282,12 @@ describe('resolveOpaPolicy: secrets', () => {
   it('gzip that is not a tar archive is refused, naming the secret', () => {
     const [v] = violationsOf(() => resolveOpaPolicy(withConf({ policies: [{ secret: 'gz' }] }), secrets(secretOf('gz', gzipSync(Buffer.alloc(1024, 7))))));
     expect(v).toMatchObject({ field: 'conf.policies[0].secret', message: expect.stringContaining('secret "gz" holds a broken bundle') });
+  });
+
+  it('a gzip bomb (zeros unpacking past MAX_UNPACKED_BUNDLE_BYTES) is refused as too large, naming the secret', () => {
+    const bomb = gzipSync(Buffer.alloc(MAX_UNPACKED_BUNDLE_BYTES + 1));
+    const [v] = violationsOf(() => resolveOpaPolicy(withConf({ policies: [{ secret: 'bomb' }] }), secrets(secretOf('bomb', bomb))));
+    expect(v).toEqual({ field: 'conf.policies[0].secret', message: `secret "bomb" holds a broken bundle: it unpacks to more than ${MAX_UNPACKED_BUNDLE_BYTES} bytes` });
   });
 
   it('a stored secret with bad base64 is reported on the referring field', () => {

@@ -148,6 +148,23 @@ describe('writes', () => {
     await Promise.all([store.put(policy('slow'), 'api'), store.put(policy('fast'), 'api')]);
     expect(order).toEqual(['slow:1', 'fast:2']);
   });
+
+  it("runs a write's guard on the resource as an earlier queued write left it, and a throwing guard changes nothing", async () => {
+    const store = new ResourceStore({ kinds: KINDS, log: recordingLog().log });
+    await store.put(policy('p', { conf: { policies: [], owner: 'team-a' } }), 'api');
+    const seen: unknown[] = [];
+    const onlyTeamA = (current: Resource | undefined): void => {
+      seen.push((current?.conf as { owner?: string } | undefined)?.owner);
+      if ((current?.conf as { owner?: string } | undefined)?.owner !== 'team-a') throw new Error('not team-a');
+    };
+    // Both calls are made before either runs, as two concurrent API requests would make them.
+    const takeOver = store.put(policy('p', { conf: { policies: [], owner: 'team-b' } }), 'api');
+    const removal = store.delete('OPAPolicy', 'default', 'p', 'api', onlyTeamA);
+    await takeOver;
+    await expect(removal).rejects.toThrow('not team-a');
+    expect(seen).toEqual(['team-b']);
+    expect(store.get('OPAPolicy', 'default', 'p')).toBeDefined();
+  });
 });
 
 describe('file ownership', () => {

@@ -140,14 +140,15 @@ const BOOLS: ReadonlyMap<string, boolean> = new Map([
   ...['0', 'f', 'F', 'FALSE', 'false', 'False'].map((s): [string, boolean] => [s, false]),
 ]);
 
+// fromEntries defines each key as the map's own (assignment would turn `__proto__=x` into a prototype change).
 function keyValues(value: string, bad: (why: string) => UsageError): Record<string, string> {
-  const pairs: Record<string, string> = {};
-  for (const pair of value.split(',')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) throw bad(`${pair} must be formatted as key=value`);
-    pairs[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return pairs;
+  return Object.fromEntries(
+    value.split(',').map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) throw bad(`${pair} must be formatted as key=value`);
+      return [pair.slice(0, eq), pair.slice(eq + 1)];
+    }),
+  );
 }
 
 function requireFlags(specs: FlagSpecs, seen: ReadonlySet<string>): void {

@@ -275,7 +275,11 @@ async function readUrl(url: string): Promise<string> {
  * HTML-escaped: they land in YAML, where `&amp;` would only corrupt them.
  */
 export function renderVars(text: string, vars: Readonly<Record<string, string>>): string {
-  return text.replace(MUSTACHE_TAG, (_tag, triple: string | undefined, double: string | undefined) => vars[(triple ?? double)!] ?? '');
+  return text.replace(MUSTACHE_TAG, (_tag, triple: string | undefined, double: string | undefined) => {
+    const key = (triple ?? double)!;
+    // Only the given vars: `{{constructor}}` must not print what the object inherits.
+    return Object.hasOwn(vars, key) ? vars[key]! : '';
+  });
 }
 
 const MUSTACHE_TAG = /\{\{\{\s*([^{}\s]+)\s*\}\}\}|\{\{&?\s*([^{}\s#^/!>=][^{}\s]*)\s*\}\}/g;
@@ -413,7 +417,7 @@ function goJson(value: unknown): string {
 const META_FIELDS: ReadonlySet<string> = new Set(['type', 'mesh', 'name', 'creationTime', 'modificationTime', 'labels']);
 
 /** kumactl's `-o yaml` of one resource: metadata, then the spec. */
-export function resourceYaml(resource: ApiResource): string {
+function resourceYaml(resource: ApiResource): string {
   const meta = Object.fromEntries(Object.entries(resource).filter(([k]) => META_FIELDS.has(k)));
   const spec = Object.fromEntries(Object.entries(resource).filter(([k]) => !META_FIELDS.has(k)));
   return toYaml(meta) + (Object.keys(spec).length > 0 ? toYaml(spec) : '');

@@ -1,6 +1,7 @@
 // The client's control-planes file: kumactl's layout (controlPlanes, contexts, currentContext), so a
 // kumactl user recognises it, kept at ~/.kmesh-opa/config.yaml. It holds tokens: owner-only permissions.
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -54,14 +55,20 @@ export async function loadCtlConfig(path: string): Promise<CtlConfig> {
   }
 }
 
-/** Writes through a temporary file (mode 0600) renamed over the old one, so a crash never leaves half a file. */
+/**
+ * Writes through a temporary file renamed over the old one, so a crash never leaves half a file. The
+ * temporary file is always new ('wx'), so its 0600 mode holds before the tokens are in it.
+ */
 export async function saveCtlConfig(path: string, config: CtlConfig): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, stringify(toFile(config), { indentSeq: false, sortMapEntries: true }), { mode: 0o600 });
-  // writeFile's mode applies only to a new file; an older temp left behind keeps its own.
-  await chmod(temp, 0o600);
-  await rename(temp, path);
+  const temp = `${path}.${randomUUID()}.tmp`;
+  try {
+    await writeFile(temp, stringify(toFile(config), { indentSeq: false, sortMapEntries: true }), { mode: 0o600, flag: 'wx' });
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
 }
 
 /** The saved control plane in use, if any. */

@@ -4,12 +4,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import type { Logger } from '../log.js';
+import { parseGoDuration } from '../engine/builtins/gotime.js';
 import { writeKuma } from '../resources/http.js';
 import type { AccessDecision, Authentication, FieldViolation, User } from '../resources/types.js';
 import { BodyError, readBody, type Exchange, type Route } from '../server/http.js';
 import { isDirectLocalRequest } from './identity.js';
 import type { Action } from './model.js';
-import { parseDuration, type UserTokens } from './tokens.js';
+import type { UserTokens } from './tokens.js';
 
 export interface TokenRouteDeps {
   tokens: UserTokens;
@@ -62,17 +63,24 @@ async function readTokenRequest(req: IncomingMessage): Promise<TokenRequest> {
     const reason = err instanceof BodyError ? err.message : 'is not a JSON object';
     return { violations: [{ field: 'body', message: reason }] };
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { violations: [{ field: 'body', message: 'is not a JSON object' }] };
-  const fields = body as Record<string, unknown>;
+  if (!isJsonObject(body)) return { violations: [{ field: 'body', message: 'is not a JSON object' }] };
+  const { name, validFor } = body;
+  const groups = body.groups ?? [];
   const violations: FieldViolation[] = [];
-  const name = fields.name;
   if (name !== undefined && typeof name !== 'string') violations.push({ field: 'name', message: 'must be a string' });
   else if (name === undefined || name === '') violations.push({ field: 'name', message: 'cannot be empty' });
-  const groups = fields.groups ?? [];
-  if (!Array.isArray(groups) || !groups.every((g): g is string => typeof g === 'string')) violations.push({ field: 'groups', message: 'must be a list of strings' });
-  const validForSeconds = readValidFor(fields.validFor, violations);
-  if (violations.length > 0) return { violations };
-  return { name: name as string, groups: groups as string[], validForSeconds };
+  if (!isStringList(groups)) violations.push({ field: 'groups', message: 'must be a list of strings' });
+  const validForSeconds = readValidFor(validFor, violations);
+  if (typeof name !== 'string' || !isStringList(groups) || violations.length > 0) return { violations };
+  return { name, groups, validForSeconds };
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((g) => typeof g === 'string');
 }
 
 /** Kuma's wording: absent is "cannot be empty", zero "cannot be empty or nil", bad text Go's parse error. */
@@ -85,16 +93,16 @@ function readValidFor(value: unknown, violations: FieldViolation[]): number {
     violations.push({ field: 'validFor', message: 'must be a duration string such as "24h"' });
     return 0;
   }
-  let seconds: number;
+  let nanos: bigint;
   try {
-    seconds = parseDuration(value);
+    nanos = parseGoDuration(value);
   } catch (err) {
-    violations.push({ field: 'validFor', message: `is invalid: ${(err as Error).message}` });
+    violations.push({ field: 'validFor', message: `is invalid: ${err instanceof Error ? err.message : String(err)}` });
     return 0;
   }
-  if (seconds === 0) violations.push({ field: 'validFor', message: 'cannot be empty or nil' });
-  else if (seconds < 0) violations.push({ field: 'validFor', message: 'must be positive' });
-  return seconds;
+  if (nanos === 0n) violations.push({ field: 'validFor', message: 'cannot be empty or nil' });
+  else if (nanos < 0n) violations.push({ field: 'validFor', message: 'must be positive' });
+  return Number(nanos) / 1e9;
 }
 
 async function adminUserToken(deps: TokenRouteDeps, { req, res }: Exchange): Promise<void> {

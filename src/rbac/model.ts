@@ -228,15 +228,25 @@ function parseCondition(entry: unknown): Condition | typeof NEVER {
     const part = entry[section];
     if (part === undefined || part === null) continue;
     const match = isRecord(part) ? part.match : undefined;
-    if (!isRecord(match)) return NEVER;
-    condition[section] = new Map(Object.entries(match).map(([k, v]) => [k, typeof v === 'string' ? v : '\u0000']));
+    const tags = isRecord(match) ? Object.entries(match) : [];
+    if (!isTagList(tags)) return NEVER;
+    condition[section] = new Map(tags);
   }
   if (entry.dpToken !== undefined && entry.dpToken !== null) {
-    const tags = isRecord(entry.dpToken) ? entry.dpToken.tags : undefined;
-    if (!Array.isArray(tags)) return NEVER;
-    condition.dpToken = new Map(tags.filter(isRecord).map((t) => [String(t.name), String(t.value)]));
+    const list = isRecord(entry.dpToken) ? entry.dpToken.tags : undefined;
+    const tags = Array.isArray(list) ? list.map((t: unknown) => (isRecord(t) ? [t.name, t.value] : [])) : [];
+    if (!isTagList(tags)) return NEVER;
+    condition.dpToken = new Map(tags);
   }
   return Object.keys(condition).length === 0 ? NEVER : condition;
+}
+
+/**
+ * An empty tag set would hold for every resource or token, so a qualifier whose tags are missing or
+ * not all names and values (what validation refuses) must not be read as one.
+ */
+function isTagList(tags: unknown[][]): tags is [string, string][] {
+  return tags.length > 0 && tags.every(([name, value]) => typeof name === 'string' && name !== '' && typeof value === 'string' && value !== '');
 }
 
 function parseBinding(binding: Resource): Binding {

@@ -2,7 +2,7 @@
 // and the signing key's serial number as `kid`, signed by a key the agent generates on its first start
 // and keeps in its data directory. The admin token is issued once and kept beside the key.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { Logger } from '../log.js';
@@ -85,7 +85,7 @@ export class UserTokens {
     if (this.admin !== undefined && (await this.verifies(this.admin))) return this.admin;
     if (this.admin !== undefined) this.log?.warn('admin user token is invalid or expired, issuing a new one', { path: this.adminTokenPath });
     const token = await this.issue({ name: ADMIN_USER.name, groups: [...ADMIN_USER.groups], validForSeconds: ADMIN_TOKEN_SECONDS });
-    await writeOwnerOnly(this.adminTokenPath, token);
+    await replaceOwnerOnly(this.adminTokenPath, token);
     this.admin = token;
     this.log?.info('admin user token issued', { path: this.adminTokenPath });
     return token;
@@ -143,8 +143,8 @@ async function loadOrCreateKey(path: string, log: Logger | undefined): Promise<K
   if (existing !== undefined) return existing;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  // Exclusive create: if another process got there first, its key wins and is read back.
-  if (!(await createExclusive(path, pem))) return (await readKeyFile(path))!;
+  // If another process got there first, its key wins and is read back.
+  if (!(await createWhole(path, pem))) return (await readKeyFile(path))!;
   log?.info('user token signing key generated', { path });
   return privateKey;
 }
@@ -168,20 +168,21 @@ async function readKeyFile(path: string): Promise<KeyObject | undefined> {
   return key;
 }
 
-async function createExclusive(path: string, text: string): Promise<boolean> {
-  let file;
+/**
+ * Creates `path` holding `text` unless it exists (false then). The text goes to a private temporary
+ * file first and is hard-linked into place, so a process that finds the file never reads half of it.
+ */
+async function createWhole(path: string, text: string): Promise<boolean> {
+  const temp = await writeTemp(path, text);
   try {
-    file = await open(path, 'wx', OWNER_ONLY);
+    await link(temp, path);
+    return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
-  }
-  try {
-    await file.writeFile(text);
   } finally {
-    await file.close();
+    await rm(temp, { force: true });
   }
-  return true;
 }
 
 async function readAdminToken(path: string): Promise<string | undefined> {
@@ -193,65 +194,37 @@ async function readAdminToken(path: string): Promise<string | undefined> {
   }
 }
 
-async function writeOwnerOnly(path: string, text: string): Promise<void> {
-  const file = await open(path, 'w', OWNER_ONLY);
+/** Replaces `path` by rename, so a crash or a concurrent reissue never leaves a mixed or truncated token. */
+async function replaceOwnerOnly(path: string, text: string): Promise<void> {
+  const temp = await writeTemp(path, text);
   try {
-    await file.writeFile(text);
-  } finally {
-    await file.close();
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
   }
-  // A file that existed keeps its mode through open(); the token must not be readable by others.
-  await chmod(path, OWNER_ONLY);
 }
 
-// --- Revocation and durations --------------------------------------------------------------------
+/**
+ * A new file beside `path`: created exclusively, so its owner-only mode holds from the first byte
+ * (an existing file would keep its own mode and expose the secret until a chmod).
+ */
+async function writeTemp(path: string, text: string): Promise<string> {
+  const temp = `${path}.${randomUUID()}.tmp`;
+  try {
+    await writeFile(temp, text, { mode: OWNER_ONLY, flag: 'wx' });
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  return temp;
+}
+
+// --- Revocation ---------------------------------------------------------------------------------
 
 /** Kuma's `user-token-revocations` GlobalSecret: base64 `data` holding comma-separated token ids. */
 export function revokedList(secret: Resource | undefined): Set<string> {
   if (secret === undefined || typeof secret.data !== 'string') return new Set();
   const ids = Buffer.from(secret.data, 'base64').toString('utf8').split(',').map((id) => id.trim());
   return new Set(ids.filter((id) => id !== ''));
-}
-
-const UNIT_NANOS: ReadonlyMap<string, number> = new Map([
-  ['ns', 1],
-  ['us', 1e3],
-  ['\u00b5s', 1e3],
-  ['\u03bcs', 1e3],
-  ['ms', 1e6],
-  ['s', 1e9],
-  ['m', 60e9],
-  ['h', 3600e9],
-]);
-const MAX_NANOS = 2 ** 63 - 1;
-const DURATION_PART = /^(\d*)(?:\.(\d*))?([^\d.]*)/;
-
-/** Go's time.ParseDuration (kumactl's --valid-for), in seconds; errors are worded as Go's. */
-export function parseDuration(text: string): number {
-  const invalid = (): Error => new Error(`time: invalid duration ${goQuoteDuration(text)}`);
-  let rest = text;
-  let sign = 1;
-  if (rest.startsWith('-') || rest.startsWith('+')) {
-    sign = rest.startsWith('-') ? -1 : 1;
-    rest = rest.slice(1);
-  }
-  if (rest === '0') return 0;
-  if (rest === '') throw invalid();
-  let nanos = 0;
-  while (rest !== '') {
-    const m = DURATION_PART.exec(rest)!;
-    const [whole, int = '', frac, unit = ''] = m;
-    if (int === '' && (frac === undefined || frac === '')) throw invalid();
-    if (unit === '') throw new Error(`time: missing unit in duration ${goQuoteDuration(text)}`);
-    const scale = UNIT_NANOS.get(unit);
-    if (scale === undefined) throw new Error(`time: unknown unit ${goQuoteDuration(unit)} in duration ${goQuoteDuration(text)}`);
-    nanos += Number(`${int || '0'}.${frac ?? ''}0`) * scale;
-    if (nanos > MAX_NANOS) throw invalid();
-    rest = rest.slice(whole.length);
-  }
-  return (sign * nanos) / 1e9;
-}
-
-function goQuoteDuration(text: string): string {
-  return `"${text.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }

@@ -32,6 +32,12 @@ describe('parseArgs', () => {
     expect(args.positionals).toEqual(['pos', '--x']);
   });
 
+  it('keeps a --var named "__proto__" as an ordinary key of the map', () => {
+    const vars = parseArgs(['-v', '__proto__=x,a=1'], SPECS).maps.get('var')!;
+    expect(Object.entries(vars)).toEqual([['__proto__', 'x'], ['a', '1']]);
+    expect(renderVars('{{__proto__}}/{{a}}', vars)).toBe('x/1');
+  });
+
   it('treats "-" as a value or a positional, and -f=- as the value "-"', () => {
     const args = parseArgs(['-f=-', '-'], SPECS);
     expect(args.strings.get('file')).toBe('-');
@@ -144,5 +150,9 @@ describe('output helpers', () => {
     expect(renderVars('address: {{address}}\nport: {{ net.port }}\nx: "{{{raw}}}"\ny: {{missing}}', { address: '2.2.2.2', 'net.port': '80', raw: 'a&b' })).toBe(
       'address: 2.2.2.2\nport: 80\nx: "a&b"\ny: ',
     );
+  });
+
+  it('empties tags naming inherited object keys ({{constructor}}, {{toString}}) when no such --var is given', () => {
+    expect(renderVars('a: {{constructor}}\nb: {{toString}}', {})).toBe('a: \nb: ');
   });
 });

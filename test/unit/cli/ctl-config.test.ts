@@ -1,7 +1,7 @@
 // The control-planes file: kumactl's layout and messages (app/kumactl/cmd/config), owner-only permissions.
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   addControlPlane,
@@ -40,12 +40,13 @@ describe('the control-planes file', () => {
     expect(text).toContain('- coordinates:\n    apiServer:\n      authConf:\n        token: T1\n      authType: tokens\n      url: http://localhost:8181\n  name: cp-admin\n');
   });
 
-  it('tightens an existing file that others could read to 0600 on save', async () => {
+  it('tightens an existing file that others could read (0644) to 0600 on save, leaving no temporary file', async () => {
     const path = tempPath();
     await saveCtlConfig(path, { controlPlanes: [] });
-    writeFileSync(`${path}.${process.pid}.tmp`, 'left over', { mode: 0o644 });
+    chmodSync(path, 0o644);
     await saveCtlConfig(path, addControlPlane({ controlPlanes: [] }, admin, false));
     expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dirname(path))).toEqual(['config.yaml']);
   });
 
   it("reads a kumactl config, following the current context to its control plane", async () => {

@@ -296,4 +296,19 @@ describe('validation of bad roles and bindings', () => {
     const role: Resource = { type: 'AccessRole', name: 'bad', rules: [{ access: ['CREATE'], when: ['anything'] }] };
     expect(authorize(tokenUser('u'), create({ type: 'Mesh', name: 'm' }), [role], [bindTo('u', 'bad')]).allowed).toBe(false);
   });
+  it('a stored dpToken qualifier with an empty tag list grants no data-plane token', () => {
+    const role: Resource = { type: 'AccessRole', name: 'bad', rules: [{ access: ['GENERATE_DATAPLANE_TOKEN'], when: [{ dpToken: { tags: [] } }] }] };
+    const action: Action = { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'default', tags: { 'kuma.io/service': 'web' } };
+    expect(authorize(tokenUser('u'), action, [role], [bindTo('u', 'bad')]).allowed).toBe(false);
+  });
+  it('a stored dpToken qualifier whose only tag is a string, not {name, value}, grants no data-plane token', () => {
+    const role: Resource = { type: 'AccessRole', name: 'bad', rules: [{ access: ['GENERATE_DATAPLANE_TOKEN'], when: [{ dpToken: { tags: ['kuma.io/service'] } }] }] };
+    const action: Action = { access: 'GENERATE_DATAPLANE_TOKEN', mesh: 'default', tags: { 'kuma.io/service': 'web' } };
+    expect(authorize(tokenUser('u'), action, [role], [bindTo('u', 'bad')]).allowed).toBe(false);
+  });
+  it('a stored selectors qualifier with an empty match grants no write', () => {
+    const role: Resource = { type: 'AccessRole', name: 'bad', rules: [{ access: ['CREATE'], when: [{ selectors: { match: {} } }] }] };
+    const write = create(policy('TrafficTrace', 'default', 't', { selectors: [{ 'kuma.io/service': 'web' }] }));
+    expect(authorize(tokenUser('u'), write, [role], [bindTo('u', 'bad')]).allowed).toBe(false);
+  });
 });

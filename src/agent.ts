@@ -265,7 +265,7 @@ export class Agent {
    */
   async applyAgentConfig(agentConfig: Readonly<ConfigDoc> | undefined): Promise<void> {
     if (sameJson(agentConfig, this.agentConfig)) return;
-    const base = agentConfig ? mergeConfig(this.bootConfig, agentConfig) : this.bootConfig;
+    const base = this.baseConfig(agentConfig);
     const keepDiscovery = this.discovery?.sameSource(base) ?? base.discovery === undefined;
     const discovered = keepDiscovery ? this.discovered : undefined;
     // Everything is built (and so checked) before anything changes.
@@ -300,19 +300,35 @@ export class Agent {
     if (!(await previous.stop(this.settings.shutdownGraceSeconds * 1000))) this.log.warn('decision logs of the previous configuration were not all delivered');
   }
 
+  /** The boot configuration with an OPAPolicy's agentConfig over it. */
+  private baseConfig(agentConfig: Readonly<ConfigDoc> | undefined): Readonly<ConfigDoc> {
+    return agentConfig ? mergeConfig(this.bootConfig, agentConfig) : this.bootConfig;
+  }
+
   private buildDiscovery(base: Readonly<ConfigDoc>): Discovery | undefined {
     const engine = this.engineOptions;
-    return Discovery.fromConfig(base, {
+    const discovery = Discovery.fromConfig(base, {
       log: this.log,
       registry: this.metrics.registry,
       engine: { cacheDir: engine.cacheDir, maxMemoryPages: engine.maxMemoryPages, ...(engine.compiler ? { compiler: engine.compiler } : {}) },
-      apply: async (config, discovered) => {
-        const next = this.buildPlugins(config);
-        this.discovered = discovered;
-        await this.swapPlugins(next);
-      },
+      apply: (discovered) => this.applyDiscovered(discovery, discovered),
       onStatusChange: () => this.reportStatus(),
     });
+    return discovery;
+  }
+
+  /**
+   * A discovered configuration, merged under the base in force now: a discovery kept across an agentConfig
+   * change must not bring back the base it started with.
+   */
+  private async applyDiscovered(from: Discovery | undefined, discovered: ConfigDoc): Promise<void> {
+    // A replaced discovery's late download must not undo the configuration that replaced it.
+    if (from !== this.discovery) throw new Error('discovery was replaced by a new configuration');
+    const { config, overriddenKeys } = mergeDiscovered({ ...this.baseConfig(this.agentConfig) }, discovered);
+    if (overriddenKeys.length > 0) this.log.warn(`Keys in the discovered configuration overridden by boot configuration: ${overriddenKeys.join(', ')}`, { plugin: 'discovery' });
+    const next = this.buildPlugins(config);
+    this.discovered = discovered;
+    await this.swapPlugins(next);
   }
 
   /** OPA's status report, sent on every change when `status` is configured. */

@@ -1,17 +1,16 @@
 // OPA discovery for a running agent: the `discovery` section of the base configuration (boot, with an
 // OPAPolicy's agentConfig over it) names a bundle that is downloaded like any other; each new revision is
-// evaluated to a configuration, merged under the base one (the base wins), and handed to the agent,
-// which builds the plugins it asks for. A discovered configuration that cannot be used is rejected like
-// a bad bundle: the running configuration stays.
+// evaluated to a configuration and handed to the agent, which merges it under its base configuration
+// (the base wins) and builds the plugins it asks for. A discovered configuration that cannot be used is
+// rejected like a bad bundle: the running configuration stays.
 import { resolve } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { Registry } from 'prom-client';
 import { DEFAULT_SIZE_LIMIT_BYTES, type BundleConfig } from './bundles/config.js';
-import { discoveredConfig, mergeDiscovered, parseDiscoveryConfig, type DiscoveryConfig, type DiscoveryEngine } from './bundles/discovery.js';
+import { discoveredConfig, parseDiscoveryConfig, type DiscoveryConfig, type DiscoveryEngine } from './bundles/discovery.js';
 import { parseKeys } from './bundles/keys.js';
+import { unpackBundle } from './bundles/download.js';
 import { createBundleMetrics } from './bundles/metrics.js';
 import { createBundlePlugin, type BundlePlugin, type BundleStatus } from './bundles/plugin.js';
-import { readTar } from './engine/bundle.js';
 import type { Logger } from './log.js';
 import type { ConfigDoc } from './plugins.js';
 import { createServiceClients, parseServices, type ServiceClients } from './services/index.js';
@@ -20,8 +19,11 @@ export interface DiscoveryDeps {
   log: Logger;
   registry: Registry;
   engine: DiscoveryEngine;
-  /** Builds and swaps in the plugins of `config`; throws (rejecting the discovered revision) when it is invalid. */
-  apply(config: ConfigDoc, discovered: ConfigDoc): Promise<void>;
+  /**
+   * Merges `discovered` under the agent's current base configuration (which an OPAPolicy may have changed
+   * since this discovery started) and swaps in its plugins; throws (rejecting the revision) when it is invalid.
+   */
+  apply(discovered: ConfigDoc): Promise<void>;
   onStatusChange?(): void;
 }
 
@@ -78,12 +80,9 @@ export class Discovery {
     await this.services.close();
   }
 
-  /** Evaluates the discovery bundle, merges under the base configuration and lets the agent apply it. */
+  /** Evaluates the discovery bundle and lets the agent apply it. */
   private async activate(bytes: Uint8Array): Promise<{ revision: string }> {
-    const discovered = await discoveredConfig(bytes, this.config, this.deps.engine);
-    const { config, overriddenKeys } = mergeDiscovered({ ...this.base }, discovered);
-    if (overriddenKeys.length > 0) this.deps.log.warn(`Keys in the discovered configuration overridden by boot configuration: ${overriddenKeys.join(', ')}`, { plugin: 'discovery' });
-    await this.deps.apply(config, discovered);
+    await this.deps.apply(await discoveredConfig(bytes, this.config, this.deps.engine));
     return { revision: revisionOf(bytes) };
   }
 
@@ -104,7 +103,7 @@ export class Discovery {
 }
 
 function revisionOf(bytes: Uint8Array): string {
-  const manifest = readTar(gunzipSync(bytes)).get('.manifest');
+  const manifest = unpackBundle(bytes, 'discovery', DEFAULT_SIZE_LIMIT_BYTES).get('.manifest');
   if (!manifest) return '';
   const parsed = JSON.parse(Buffer.from(manifest).toString('utf8')) as { revision?: unknown };
   return typeof parsed.revision === 'string' ? parsed.revision : '';

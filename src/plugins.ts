@@ -2,16 +2,15 @@
 // status. They are built together from one effective document, so that a new document (an OPAPolicy's
 // agentConfig, a discovered config) replaces all of them at once: the new set is built and checked
 // before the old one is stopped, and an invalid document leaves the running set in place.
-import { gunzipSync } from 'node:zlib';
 import type { Registry } from 'prom-client';
 import type { DecisionRecord } from './authz/check.js';
 import { bundlesFromOpaConfig, type BundleConfig } from './bundles/config.js';
 import { parseKeys, type BundleKey } from './bundles/keys.js';
+import { unpackBundle } from './bundles/download.js';
 import { createBundleMetrics, type BundleMetrics } from './bundles/metrics.js';
 import { createBundlePlugin, type BundlePlugin, type BundleStatus } from './bundles/plugin.js';
-import { parseSigningConfig, verifyBundle, type SigningConfig } from './bundles/signing.js';
+import { verifyBundle } from './bundles/signing.js';
 import { createStatusReporter, parseStatusConfig, type StatusConfig, type StatusReporter, type StatusSnapshot } from './bundles/status.js';
-import { readTar } from './engine/bundle.js';
 import type { ActivePolicy } from './engine/load.js';
 import { createDecisionLogs, parseDecisionLogsConfig, type ConsoleSink, type DecisionLogs, type DecisionLogsConfig, type EvaluateMaskDrop } from './decisionlog/index.js';
 import type { Logger } from './log.js';
@@ -38,7 +37,6 @@ export interface PluginDeps {
 
 interface ConfiguredBundle {
   config: BundleConfig;
-  signing: SigningConfig | undefined;
   plugin?: BundlePlugin;
   active?: ActivePolicy;
 }
@@ -63,10 +61,9 @@ export class OpaPlugins {
     this.decisionLogsConfig = parseDecisionLogsConfig(config.decision_logs, this.services.names);
     this.keys = parseKeys(config.keys);
     const persistenceDirectory = typeof config.persistence_directory === 'string' ? { persistenceDirectory: config.persistence_directory } : {};
-    const { bundles, usesDeprecatedBundle } = bundlesFromOpaConfig(config, this.services.names, persistenceDirectory);
+    const { bundles, usesDeprecatedBundle } = bundlesFromOpaConfig(config, this.services.names, { ...persistenceDirectory, keys: this.keys });
     if (usesDeprecatedBundle) deps.log.warn('the "bundle" section is deprecated in OPA; use "bundles"');
-    const rawBundles = (config.bundles ?? {}) as Record<string, { signing?: unknown } | undefined>;
-    this.bundles = bundles.map((b) => ({ config: b, signing: parseSigningConfig(rawBundles[b.name]?.signing, this.keys, `bundles.${b.name}.signing`) }));
+    this.bundles = bundles.map((b) => ({ config: b }));
     this.bundleMetrics = createBundleMetrics(deps.registry);
     this.statusConfig = parseStatusConfig(config.status, this.services.names);
   }
@@ -135,15 +132,8 @@ export class OpaPlugins {
 
   /** Verifies (as OPA: when signing is configured or keys exist) and loads; throws to reject the bundle. */
   private async loadBundle(b: ConfiguredBundle, bytes: Uint8Array): Promise<ActivePolicy> {
-    let files: Map<string, Uint8Array>;
-    try {
-      // size_limit_bytes bounds what the bundle unpacks to as well, so a small gzip cannot expand without limit.
-      files = readTar(gunzipSync(bytes, { maxOutputLength: b.config.sizeLimitBytes }));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`bundle ${b.config.name} unpacks to more than size_limit_bytes (${b.config.sizeLimitBytes})`);
-      throw new Error(`bundle ${b.config.name}: not a gzipped tarball: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    await verifyBundle(files, b.signing, this.keys);
+    const files = unpackBundle(bytes, b.config.name, b.config.sizeLimitBytes);
+    await verifyBundle(files, b.config.signing, this.keys);
     return this.deps.loadBundle(bytes, `bundle ${b.config.name}`);
   }
 

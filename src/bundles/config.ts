@@ -3,6 +3,8 @@
 // OPA configuration works here unchanged.
 import { resolve } from 'node:path';
 import { ConfigValueError, SectionReader, describe, isMapping } from '../services/config-values.js';
+import type { BundleKey } from './keys.js';
+import { parseSigningConfig, type SigningConfig } from './signing.js';
 
 export class BundleConfigError extends ConfigValueError {
   override readonly name = 'BundleConfigError';
@@ -17,13 +19,6 @@ export interface PollingConfig {
   longPollingTimeoutSeconds?: number;
 }
 
-/** OPA's bundle verification settings, kept as given for the signature verifier. */
-export interface BundleSigningConfig {
-  keyid?: string;
-  scope?: string;
-  excludeFiles: string[];
-}
-
 export interface BundleConfig {
   name: string;
   service: string;
@@ -34,7 +29,8 @@ export interface BundleConfig {
   persist: boolean;
   /** Where a persisted bundle lives: `<persistence_directory>/bundles/<name>/bundle.tar.gz`. */
   persistDirectory: string;
-  signing?: BundleSigningConfig;
+  /** Absent: the bundle is not verified (no `signing` section and no keys). */
+  signing?: SigningConfig;
   sizeLimitBytes: number;
   /** Keys OPA would ignore, as dotted paths: worth a warning. */
   ignoredKeys: string[];
@@ -43,6 +39,8 @@ export interface BundleConfig {
 export interface BundleConfigOptions {
   /** OPA's `persistence_directory`; OPA's default is `.opa` under the working directory. */
   persistenceDirectory?: string;
+  /** The top-level `keys`: a signing keyid must name one, and any key makes OPA verify signed bundles. */
+  keys?: ReadonlyMap<string, BundleKey>;
 }
 
 export const DEFAULT_MIN_DELAY_SECONDS = 60;
@@ -51,6 +49,7 @@ export const DEFAULT_MAX_DELAY_SECONDS = 120;
 export const DEFAULT_SIZE_LIMIT_BYTES = 1024 * 1024 * 1024;
 const DEFAULT_RESOURCE_PREFIX = 'bundles';
 const TRIGGER_MODES: readonly TriggerMode[] = ['periodic', 'manual'];
+const NO_KEYS: ReadonlyMap<string, BundleKey> = new Map();
 
 /** Parses `bundles` (a mapping from bundle name to source). Throws BundleConfigError naming the bad key. */
 export function parseBundlesConfig(doc: unknown, serviceNames: readonly string[], opts: BundleConfigOptions = {}): BundleConfig[] {
@@ -75,6 +74,7 @@ export function parseLegacyBundleConfig(doc: unknown, serviceNames: readonly str
     const name = r.string('name') ?? '';
     if (name === '') throw new BundleConfigError(`${r.key('name')} must be set: invalid bundle name ""`);
     const prefix = r.string('prefix') ?? DEFAULT_RESOURCE_PREFIX;
+    const signing = parseSigningConfig(undefined, opts.keys ?? NO_KEYS, 'bundle.signing');
     return {
       name,
       service: pickService(r, serviceNames),
@@ -83,6 +83,7 @@ export function parseLegacyBundleConfig(doc: unknown, serviceNames: readonly str
       polling: parsePolling(r.child('polling')),
       persist: false,
       persistDirectory: persistDirectory(opts),
+      ...(signing ? { signing } : {}),
       sizeLimitBytes: DEFAULT_SIZE_LIMIT_BYTES,
       ignoredKeys: r.unread(),
     };
@@ -105,7 +106,7 @@ function parseSource(name: string, r: SectionReader, serviceNames: readonly stri
   if (resource.startsWith('file://')) {
     throw new BundleConfigError(`${r.key('resource')} "${resource}": file:// bundles are not supported by kmesh-opa (serve the file over HTTP, or load it with the policy flags)`);
   }
-  const signing = parseSigning(r);
+  const signing = parseSigningConfig(r.raw('signing'), opts.keys ?? NO_KEYS, r.key('signing'));
   const sizeLimit = r.integer('size_limit_bytes') ?? 0;
   return {
     name,
@@ -158,18 +159,6 @@ function parsePolling(r: SectionReader): PollingConfig {
     minDelaySeconds: min ?? DEFAULT_MIN_DELAY_SECONDS,
     maxDelaySeconds: max ?? DEFAULT_MAX_DELAY_SECONDS,
     ...(longPoll !== undefined ? { longPollingTimeoutSeconds: longPoll } : {}),
-  };
-}
-
-function parseSigning(r: SectionReader): BundleSigningConfig | undefined {
-  if (!r.has('signing')) return undefined;
-  const s = r.child('signing');
-  const keyid = s.string('keyid');
-  const scope = s.string('scope');
-  return {
-    ...(keyid ? { keyid } : {}),
-    ...(scope ? { scope } : {}),
-    excludeFiles: s.stringList('exclude_files'),
   };
 }
 

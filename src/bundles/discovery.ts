@@ -3,12 +3,13 @@
 // and evaluated here; a bundle without Rego answers from its data. The boot configuration wins over what
 // is discovered, key by key, and the discovery service and boot keys may not be changed by it.
 import { isDeepStrictEqual } from 'node:util';
-import { gunzipSync } from 'node:zlib';
-import { BundleError, mergeDataFiles, readTar, readWasmBundle } from '../engine/bundle.js';
+import { BundleError, mergeDataFiles, readWasmBundle } from '../engine/bundle.js';
 import { compileRego, type RegoModule, type RegoVersion } from '../engine/compile.js';
 import { WasmPolicy } from '../engine/wasm.js';
 import { ConfigValueError, isMapping, SectionReader } from '../services/config-values.js';
 import { parseServices } from '../services/config.js';
+import { DEFAULT_MAX_DELAY_SECONDS, DEFAULT_MIN_DELAY_SECONDS, DEFAULT_SIZE_LIMIT_BYTES } from './config.js';
+import { unpackBundle } from './download.js';
 import { parseKeys, sameKey, type BundleKey } from './keys.js';
 import { parseSigningConfig, verifyBundle, type SigningConfig } from './signing.js';
 
@@ -36,8 +37,6 @@ export interface DiscoveryConfig {
 }
 
 const DEFAULT_PREFIX = 'bundles';
-const DEFAULT_MIN_DELAY_SECONDS = 60;
-const DEFAULT_MAX_DELAY_SECONDS = 120;
 const INVALID = 'invalid configuration for discovery service';
 
 /** Parses `discovery` (absent: undefined). Throws DiscoveryConfigError with OPA's texts. */
@@ -128,7 +127,7 @@ const ENV_REFERENCE = /\$\{.*?\}/g;
  * Throws DiscoveryError("undefined configuration") when the decision is undefined, as OPA.
  */
 export async function discoveredConfig(bundleBytes: Uint8Array, cfg: DiscoveryConfig, engine: DiscoveryEngine, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
-  const files = readTar(gunzipSync(bundleBytes));
+  const files = unpackBundle(bundleBytes, 'discovery', DEFAULT_SIZE_LIMIT_BYTES);
   await verifyBundle(files, cfg.signing, engine.keys ?? new Map());
   const modules = regoModules(files);
   const data = bundleData(files);

@@ -4,7 +4,9 @@
 // while the server answers with OPA's bundle content type.
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
 import { backoffMs } from '../decisionlog/uploader.js';
+import { readTar } from '../engine/bundle.js';
 import type { Logger } from '../log.js';
 import { BodyLimitError, type ServiceClients, type ServiceResponse } from '../services/client.js';
 import type { BundleConfig } from './config.js';
@@ -59,6 +61,7 @@ export interface BundleDownloaderOptions {
 export class BundleDownloader {
   /** The ETag sent in If-None-Match; the owner resets it to the last activated bundle's after a failure. */
   etag = '';
+  /** The next request long polls: a timeout is configured and the last answer came from a long-polling server. */
   private longPolling: boolean;
   private readonly random: () => number;
   private readonly abort = new AbortController();
@@ -134,7 +137,7 @@ export class BundleDownloader {
 
   private async download(): Promise<DownloadResult> {
     const { config } = this.o;
-    const longPoll = this.longPolling && config.polling.longPollingTimeoutSeconds !== undefined;
+    const longPoll = this.longPolling;
     let res: ServiceResponse;
     try {
       res = await this.o.services.request(config.service, {
@@ -154,7 +157,9 @@ export class BundleDownloader {
     if (res.status !== 200) throw new BundleHttpError(res.status);
     const contentType = header(res, 'content-type');
     // A server may switch content types between answers: the latest answer decides the next request.
-    this.longPolling = contentType === LONG_POLL_CONTENT_TYPE;
+    // Without a configured timeout there is no long poll, whatever the server says (else the loop
+    // would ask again at once, forever).
+    this.longPolling = config.polling.longPollingTimeoutSeconds !== undefined && contentType === LONG_POLL_CONTENT_TYPE;
     if (!EXPECTED_CONTENT_TYPES.has(contentType) && this.o.log.enabled('debug')) {
       this.o.log.debug(`Content-Type response header set to ${contentType}. Possibly not a bundle being downloaded.`, { name: config.name });
     }
@@ -178,4 +183,17 @@ function describeRequestError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
   return `${err.message}${cause}`;
+}
+
+/**
+ * A downloaded bundle's files. size_limit_bytes bounds what the bundle unpacks to as well as what is
+ * downloaded, so a small gzip cannot expand without limit.
+ */
+export function unpackBundle(bytes: Uint8Array, name: string, sizeLimitBytes: number): Map<string, Uint8Array> {
+  try {
+    return readTar(gunzipSync(bytes, { maxOutputLength: sizeLimitBytes }));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`bundle ${name} unpacks to more than size_limit_bytes (${sizeLimitBytes})`);
+    throw new Error(`bundle ${name}: not a gzipped tarball: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }

@@ -3,10 +3,18 @@
 // before the bundle server answers.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 
+/**
+ * Bundle names come from configuration that may be discovered from a remote server: a name such as
+ * `../../x` would otherwise write outside the persistence directory.
+ */
 export function persistedBundlePath(persistDir: string, name: string): string {
-  return join(persistDir, 'bundles', name, 'bundle.tar.gz');
+  const root = join(persistDir, 'bundles');
+  const target = join(root, name, 'bundle.tar.gz');
+  const rel = relative(root, target);
+  if (rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new Error(`bundle name ${JSON.stringify(name)} leads outside the persistence directory`);
+  return target;
 }
 
 /** Writes the bundle atomically: a reader (or a crash) sees the old file or the new one, never a mix. */

@@ -223,6 +223,8 @@ describe('faults at agent level: the active bundle stays enforced, the reason is
   /** Waits until a failure (in the status and the failure counter) that came after `since` requests. */
   async function expectFailure(agent: AgentProcess, reason: string, before: number, message: RegExp): Promise<void> {
     await expect.poll(async () => metricValue(await metricsText(agent), 'kmesh_opa_bundle_failures_total', `reason="${reason}"`), POLL).toBeGreaterThan(before);
+    // The previous fault's backoff retry may be the failure counted: wait for this fault's message.
+    await expect.poll(async () => String((await bundleStatus(agent)).message), POLL).toMatch(message);
     const s = await bundleStatus(agent);
     expect(s).toMatchObject({ code: 'bundle_error', active_revision: 'rev-a' });
     expect(String(s.message)).toMatch(message);

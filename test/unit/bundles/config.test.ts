@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BundleConfigError, bundlesFromOpaConfig, parseBundlesConfig, parseLegacyBundleConfig } from '../../../src/bundles/config.js';
+import { parseKeys } from '../../../src/bundles/keys.js';
 
 const SERVICES = ['acmecorp', 'other'];
 
@@ -38,7 +39,7 @@ describe('parseBundlesConfig', () => {
         },
       },
       SERVICES,
-      { persistenceDirectory: '/var/lib/opa' },
+      { persistenceDirectory: '/var/lib/opa', keys: parseKeys({ global_key: { key: 'secret', algorithm: 'HS256' } }) },
     );
     expect(b).toMatchObject({
       service: 'other',
@@ -48,9 +49,18 @@ describe('parseBundlesConfig', () => {
       persistDirectory: '/var/lib/opa',
       sizeLimitBytes: 2048,
       polling: { minDelaySeconds: 5, maxDelaySeconds: 10, longPollingTimeoutSeconds: 30 },
-      signing: { keyid: 'global_key', scope: 'write', excludeFiles: ['.signatures.json.bak'] },
+      signing: { keyid: 'global_key', scope: 'write', exclude_files: ['.signatures.json.bak'] },
       ignoredKeys: ['bundles.authz.unknown'],
     });
+  });
+
+  it('refuses a signing keyid that names no configured key (keyid: missing)', () => {
+    expect(() => parseBundlesConfig({ authz: { signing: { keyid: 'missing' } } }, SERVICES)).toThrow('key id missing not found');
+  });
+
+  it('verifies with an empty signing configuration when keys exist but the bundle names no signing section, as OPA', () => {
+    const [b] = parseBundlesConfig({ authz: {} }, SERVICES, { keys: parseKeys({ k: { key: 'secret', algorithm: 'HS256' } }) });
+    expect(b!.signing).toEqual({});
   });
 
   it('skips a bundle whose source is null, as OPA does', () => {

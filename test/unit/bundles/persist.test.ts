@@ -22,6 +22,15 @@ describe('persisted bundles', () => {
     expect(readdirSync(join(dir, 'bundles', 'team', 'authz'))).toEqual(['bundle.tar.gz']);
   });
 
+  it('refuses a bundle name that climbs out of the persistence directory (../../escaped) and writes nothing there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmesh-opa-persist-'));
+    const inner = join(dir, 'inner');
+    await expect(writePersistedBundle(inner, '../../escaped', Buffer.from('x'))).rejects.toThrow(/outside the persistence directory/);
+    expect(readdirSync(dir)).toEqual([]);
+    // A name that merely starts with dots stays inside.
+    expect(persistedBundlePath(dir, '..authz')).toBe(join(dir, 'bundles', '..authz', 'bundle.tar.gz'));
+  });
+
   it('reports an unreadable location (bundle.tar.gz is a directory) instead of treating it as absent', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kmesh-opa-persist-'));
     mkdirSync(persistedBundlePath(dir, 'a'), { recursive: true });

@@ -338,9 +338,11 @@ export class Agent {
 
   private statusSnapshot(): StatusSnapshot {
     const discovery = this.discovery?.status();
+    const decisionLogs = this.plugins.decisionLogStatus();
     return {
       bundles: Object.fromEntries(this.plugins.bundleStatuses().map((b) => [b.name, b])),
       ...(discovery ? { discovery } : {}),
+      ...(decisionLogs ? { decisionLogs } : {}),
       plugins: Object.fromEntries(Object.entries(this.pluginStates()).map(([name, state]) => [name, { state }])),
     };
   }

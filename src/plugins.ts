@@ -12,7 +12,15 @@ import { createBundlePlugin, type BundlePlugin, type BundleStatus } from './bund
 import { verifyBundle } from './bundles/signing.js';
 import { createStatusReporter, parseStatusConfig, type StatusConfig, type StatusReporter, type StatusSnapshot } from './bundles/status.js';
 import type { ActivePolicy } from './engine/load.js';
-import { createDecisionLogs, parseDecisionLogsConfig, type ConsoleSink, type DecisionLogs, type DecisionLogsConfig, type EvaluateMaskDrop } from './decisionlog/index.js';
+import {
+  createDecisionLogs,
+  parseDecisionLogsConfig,
+  type ConsoleSink,
+  type DecisionLogs,
+  type DecisionLogsConfig,
+  type DecisionLogStatus,
+  type EvaluateMaskDrop,
+} from './decisionlog/index.js';
 import type { Logger } from './log.js';
 import type { PluginState } from './server/api.js';
 import { createServiceClients, parseServices, type ServiceClients } from './services/index.js';
@@ -104,6 +112,7 @@ export class OpaPlugins {
       registry: this.deps.registry,
       console: this.deps.console,
       evaluateMaskDrop: this.deps.evaluateMaskDrop,
+      onStatus: () => this.deps.onStatusChange?.(),
       // OPA names the bundle behind each decision (`bundles: {name: {revision}}`).
       bundleName: () => this.bundles.find((b) => b.active)?.config.name,
       ...this.deps.decision,
@@ -140,6 +149,11 @@ export class OpaPlugins {
   /** Sends a status report (when `status` is configured); never waits. */
   reportStatus(snapshot: StatusSnapshot): void {
     this.reporter?.update(snapshot);
+  }
+
+  /** The decision logger's upload status, when decisions are uploaded to a service (OPA reports nothing otherwise). */
+  decisionLogStatus(): DecisionLogStatus | undefined {
+    return this.decisionLogsConfig?.service !== undefined ? this.decisionLogs?.status() : undefined;
   }
 
   log(record: DecisionRecord): void {

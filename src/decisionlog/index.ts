@@ -50,6 +50,8 @@ export interface DecisionLogsDeps {
   query?: string;
   /** Name of the bundle the active policy came from (OPA logs `bundles: {name: {revision}}`); undefined: none. */
   bundleName?: () => string | undefined;
+  /** The upload status changed (an upload failed, or succeeded after a failure). */
+  onStatus?(status: DecisionLogStatus): void;
   /** Clock for event timestamps and console times (tests); the default has nanosecond resolution. */
   now?: () => Date;
 }
@@ -61,6 +63,15 @@ export interface DecisionLogs {
   flush(timeoutMs: number): Promise<boolean>;
   /** Stops logging and flushes what is pending (not with trigger: manual, as OPA). True when nothing was lost. */
   stop(timeoutMs: number): Promise<boolean>;
+  /** OPA's decision-log status: the last upload's error (`decision_log_error`), empty after a success. */
+  status(): DecisionLogStatus;
+}
+
+/** What OPA's status report shows under `decision_logs`. */
+export interface DecisionLogStatus {
+  code?: string;
+  message?: string;
+  http_code?: number;
 }
 
 // Work done per turn of the event loop before yielding to checks again.
@@ -91,6 +102,7 @@ class DecisionLogger implements DecisionLogs {
   private scheduled = false;
   private idle: Array<() => void> = [];
   private stopped = false;
+  private uploadStatus: DecisionLogStatus = {};
   private stopping: Promise<boolean> | undefined;
 
   constructor(
@@ -154,6 +166,16 @@ class DecisionLogger implements DecisionLogs {
     return delivered && written && lost === 0;
   }
 
+  status(): DecisionLogStatus {
+    return this.uploadStatus;
+  }
+
+  private setStatus(next: DecisionLogStatus): void {
+    if (JSON.stringify(next) === JSON.stringify(this.uploadStatus)) return;
+    this.uploadStatus = next;
+    this.deps.onStatus?.(next);
+  }
+
   private createUpload(service: string, services: ServiceClients): DecisionLogger['upload'] {
     const reporting = this.config.reporting;
     const limit = reporting.uploadSizeLimitBytes;
@@ -171,7 +193,15 @@ class DecisionLogger implements DecisionLogs {
     };
     const buffer =
       reporting.bufferType === 'event' ? new EventBuffer(encoder, reporting.bufferSizeLimitEvents, hooks) : new SizeBuffer(encoder, reporting.bufferSizeLimitBytes, hooks);
-    const send = (chunk: Chunk, signal: AbortSignal | undefined) => sendChunk(services, service, this.config.resource, chunk, signal);
+    const send = async (chunk: Chunk, signal: AbortSignal | undefined) => {
+      try {
+        await sendChunk(services, service, this.config.resource, chunk, signal);
+        this.setStatus({});
+      } catch (err) {
+        this.setStatus({ code: 'decision_log_error', message: err instanceof Error ? err.message : String(err), ...(err instanceof UploadStatusError ? { http_code: err.httpCode } : {}) });
+        throw err;
+      }
+    };
     const uploader = new Uploader(buffer, send, reporting, this.deps.logger, this.metrics);
     const limiter = reporting.maxDecisionsPerSecond !== undefined ? new TokenBucket(reporting.maxDecisionsPerSecond) : undefined;
     return { buffer, uploader, limiter };
@@ -304,7 +334,16 @@ async function sendChunk(services: ServiceClients, service: string, resource: st
   } catch (err) {
     throw new Error(`log upload failed: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (status < 200 || status >= 300) throw new Error(`log upload failed, server replied with HTTP ${status} ${STATUS_CODES[status] ?? ''}`);
+  if (status < 200 || status >= 300) throw new UploadStatusError(`log upload failed, server replied with HTTP ${status} ${STATUS_CODES[status] ?? ''}`, status);
+}
+
+class UploadStatusError extends Error {
+  constructor(
+    message: string,
+    readonly httpCode: number,
+  ) {
+    super(message);
+  }
 }
 
 /** Unix time in nanoseconds: the wall clock at start plus the monotonic clock since. */

@@ -309,6 +309,7 @@ describe('discovery: the seed page acmecorp example over loopback', () => {
     );
     const statusBodies: Array<Record<string, unknown>> = [];
     const logBatches: unknown[][] = [];
+    let logsAnswer = 200;
     const server = await startFaultServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -317,8 +318,10 @@ describe('discovery: the seed page acmecorp example over loopback', () => {
         if (req.url === '/control-plane-api/v1/configuration/example/discovery') return serve(discoveryBundle, { etag: '"d1"' })(req, res, 0);
         if (req.url === '/control-plane-api/v1/bundles/authz.tar.gz') return serve(revA, { etag: '"a"' })(req, res, 0);
         if (req.method === 'POST' && req.url === '/control-plane-api/v1/status') statusBodies.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>);
-        else if (req.method === 'POST' && req.url === '/control-plane-api/v1/logs') logBatches.push(JSON.parse(gunzipSync(body).toString('utf8')) as unknown[]);
-        else return void res.writeHead(404).end();
+        else if (req.method === 'POST' && req.url === '/control-plane-api/v1/logs') {
+          if (logsAnswer !== 200) return void res.writeHead(logsAnswer).end();
+          logBatches.push(JSON.parse(gunzipSync(body).toString('utf8')) as unknown[]);
+        } else return void res.writeHead(404).end();
         res.writeHead(200).end();
       });
     });
@@ -347,7 +350,15 @@ describe('discovery: the seed page acmecorp example over loopback', () => {
       // The discovered decision_logs section sends decisions to the same service.
       await decidedBy(agent);
       await expect.poll(() => logBatches.flat().length, POLL).toBeGreaterThan(0);
-      expect(logBatches.flat()[0]).toMatchObject({ labels: { id: (report.labels as Record<string, string>).id }, bundles: { authz: { revision: 'rev-a' } } });
+      // The last one: decisions taken after discovery but before the bundle was active name no bundle.
+      expect(logBatches.flat().at(-1)).toMatchObject({ labels: { id: (report.labels as Record<string, string>).id }, bundles: { authz: { revision: 'rev-a' } } });
+
+      // Bad input from the service: uploads answered 503 show in the next status report as OPA's decision-log error.
+      logsAnswer = 503;
+      await decidedBy(agent);
+      await expect
+        .poll(() => statusBodies.find((b) => (b.decision_logs as { code?: string } | undefined)?.code === 'decision_log_error'), { ...POLL, timeout: 10_000 })
+        .toMatchObject({ decision_logs: { code: 'decision_log_error', http_code: 503, message: expect.stringContaining('server replied with HTTP 503') } });
     } finally {
       // Agents first: one stopping delivers its queued decisions, which needs the server.
       await stopAgents();

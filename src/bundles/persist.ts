@@ -1,9 +1,9 @@
 // The last activated bundle of each `persist: true` bundle, kept on disk where OPA keeps it
 // (`<persistence_directory>/bundles/<name>/bundle.tar.gz`), so that a restart enforces policy
 // before the bundle server answers.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { writeFileAtomic } from '../files.js';
 
 /**
  * Bundle names come from configuration that may be discovered from a remote server: a name such as
@@ -17,18 +17,12 @@ export function persistedBundlePath(persistDir: string, name: string): string {
   return target;
 }
 
-/** Writes the bundle atomically: a reader (or a crash) sees the old file or the new one, never a mix. */
+/**
+ * Writes the bundle atomically: a reader (or a crash) sees the old file or the new one, never a mix.
+ * A bundle is policy, not a secret: file and directories keep Node's defaults, left to the umask.
+ */
 export async function writePersistedBundle(persistDir: string, name: string, bytes: Uint8Array): Promise<void> {
-  const target = persistedBundlePath(persistDir, name);
-  await mkdir(dirname(target), { recursive: true });
-  const tmp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, target);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(persistedBundlePath(persistDir, name), bytes, { mode: 0o666, dirMode: 0o777 });
 }
 
 /** The persisted bundle, or undefined when none was written yet. */

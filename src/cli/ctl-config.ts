@@ -1,10 +1,10 @@
 // The client's control-planes file: kumactl's layout (controlPlanes, contexts, currentContext), so a
 // kumactl user recognises it, kept at ~/.kmesh-opa/config.yaml. It holds tokens: owner-only permissions.
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { writeFileAtomic } from '../files.js';
 
 /** Where the agent's REST API listens by default (KMESH_OPA_ADDR): the target without any saved one. */
 export const DEFAULT_ADDRESS = 'http://localhost:8181';
@@ -55,20 +55,9 @@ export async function loadCtlConfig(path: string): Promise<CtlConfig> {
   }
 }
 
-/**
- * Writes through a temporary file renamed over the old one, so a crash never leaves half a file. The
- * temporary file is always new ('wx'), so its 0600 mode holds before the tokens are in it.
- */
+/** Replaced atomically and owner-only (0600, directory 0700): it holds tokens. */
 export async function saveCtlConfig(path: string, config: CtlConfig): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(temp, stringify(toFile(config), { indentSeq: false, sortMapEntries: true }), { mode: 0o600, flag: 'wx' });
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(path, stringify(toFile(config), { indentSeq: false, sortMapEntries: true }));
 }
 
 /** The saved control plane in use, if any. */

@@ -1,11 +1,11 @@
 // The token endpoints of the agent's REST listener, as Kuma's API server serves them: user token
 // generation (what `kumactl generate user-token` calls) and the bootstrap admin token, readable from
 // this machine only, in the GlobalSecret form `curl … | jq -r .data | base64 -d` expects.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { decodeJwt } from 'jose';
 import type { Logger } from '../log.js';
 import { parseGoDuration } from '../engine/builtins/gotime.js';
-import { writeKuma } from '../resources/http.js';
+import { writeKuma, writeKumaError } from '../resources/http.js';
 import type { AccessDecision, Authentication, FieldViolation, User } from '../resources/types.js';
 import { BodyError, readBody, type Exchange, type Route } from '../server/http.js';
 import { isDirectLocalRequest } from './identity.js';
@@ -21,7 +21,6 @@ export interface TokenRouteDeps {
 
 /** A token request is a few names; anything near this size is not one. */
 const BODY_LIMITS = { maxBytes: 1 << 20, maxGzipBytes: 1 << 20 };
-const ACCESS_DENIED_PREFIX = 'Access Denied (';
 
 export function tokenRoutes(deps: TokenRouteDeps): Route[] {
   return [
@@ -39,7 +38,7 @@ async function generateUserToken(deps: TokenRouteDeps, { req, res }: Exchange): 
   const decision = deps.authorize(authn.user, { access: 'GENERATE_USER_TOKEN' });
   if (!decision.allowed) {
     deps.log.debug('user token generation denied', { user: authn.user.name });
-    writeAccessDenied(res, decision.message);
+    writeKumaError(res, 403, 'Access Denied', decision.detail);
     return;
   }
   const request = await readTokenRequest(req);
@@ -125,23 +124,4 @@ async function adminUserToken(deps: TokenRouteDeps, { req, res }: Exchange): Pro
 /** Go's time.Time in JSON (RFC 3339) for whole seconds, as the token's `iat` gives them. */
 function goTime(seconds: number): string {
   return new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
-}
-
-/** kumactl prints `title (detail)`; the model's message already has that shape, so it is split back. */
-function writeAccessDenied(res: ServerResponse, message: string): void {
-  const detail = message.startsWith(ACCESS_DENIED_PREFIX) && message.endsWith(')') ? message.slice(ACCESS_DENIED_PREFIX.length, -1) : message;
-  writeKumaError(res, 403, 'Access Denied', detail);
-}
-
-/** Kuma's error document: the RFC 7807 fields and, beside them, the older `details`/`causes` kumactl reads. */
-function writeKumaError(res: ServerResponse, status: number, title: string, detail: string, violations: FieldViolation[] = []): void {
-  writeKuma(res, status, {
-    type: '/std-errors',
-    status,
-    title,
-    detail,
-    invalid_parameters: violations.length > 0 ? violations.map((v) => ({ field: v.field, reason: v.message })) : undefined,
-    details: detail,
-    causes: violations.length > 0 ? violations.map((v) => ({ field: v.field, message: v.message })) : undefined,
-  });
 }

@@ -1,6 +1,7 @@
 // Kong Mesh RBAC as a pure decision: which AccessRoles a user holds through AccessRoleBindings, and
 // whether one of their rules grants a write or a token generation. Nothing here does I/O; the store and
 // the token routes hand in the roles and bindings they hold.
+import { quote } from '../authz/gocompat/text.js';
 import type { AccessDecision, FieldViolation, Resource, User, WriteRequest } from '../resources/types.js';
 
 /** What a user asks to do: a resource write, or the generation of a token. */
@@ -33,14 +34,18 @@ export const DEFAULT_BINDING: Resource = {
   roles: ['admin'],
 };
 
-/** Kong Mesh's denial text; the user is written as Kuma's User.String(): name, '/', groups joined by ','. */
+/** Kong Mesh's denial text: the title, then the detail in parentheses, as kumactl prints the error document. */
 export function accessDenied(user: User): string {
-  return `Access Denied (${deniedReason(user)})`;
+  return `Access Denied (${deniedDetail(user)})`;
 }
 
-/** The part of the denial kumactl shows inside the parentheses (the error document's detail). */
-function deniedReason(user: User): string {
-  return `user ${goQuote(`${user.name}/${user.groups.join(',')}`)} cannot access the resource`;
+/**
+ * The denial's detail (the error document's `detail`), naming the resource type when the denial is
+ * about one; the user is written as Kuma's User.String(): name, '/', groups joined by ','.
+ */
+export function deniedDetail(user: User, type?: string): string {
+  const what = type === undefined ? 'the resource' : `the resource of type ${quote(type)}`;
+  return `user ${quote(`${user.name}/${user.groups.join(',')}`)} cannot access ${what}`;
 }
 
 // --- Decision ------------------------------------------------------------------------------------
@@ -54,7 +59,7 @@ export function authorize(user: User, action: Action, roles: readonly Resource[]
   const rules = rulesOf(user, roles, bindings);
   const targets = targetsOf(action);
   const allowed = targets.every((target) => rules.some((rule) => grants(rule, action.access, target)));
-  return allowed ? { allowed: true } : { allowed: false, message: accessDenied(user) };
+  return allowed ? { allowed: true } : { allowed: false, message: accessDenied(user), detail: deniedDetail(user) };
 }
 
 /** Kuma's admin-only kinds: their data are credentials, so reading them is kept to those who may manage them. */
@@ -302,7 +307,7 @@ function validateAccess(access: unknown, path: string, out: FieldViolation[]): v
   }
   access.forEach((a: unknown, i) => {
     if (typeof a !== 'string' || !KNOWN_ACCESS.has(a)) {
-      out.push({ field: `${path}[${i}]`, message: `unknown access ${goQuote(String(a))}, available values: ${ACCESS_VALUES.join(', ')}` });
+      out.push({ field: `${path}[${i}]`, message: `unknown access ${quote(String(a))}, available values: ${ACCESS_VALUES.join(', ')}` });
     }
   });
 }
@@ -337,7 +342,7 @@ function validateMatch(part: unknown, path: string, out: FieldViolation[]): void
   }
   for (const [key, value] of Object.entries(match)) {
     if (key === '') out.push({ field: path, message: 'tag name cannot be empty' });
-    if (typeof value !== 'string' || value === '') out.push({ field: `${path}[${goQuote(key)}]`, message: 'tag value cannot be empty' });
+    if (typeof value !== 'string' || value === '') out.push({ field: `${path}[${quote(key)}]`, message: 'tag value cannot be empty' });
   }
 }
 
@@ -388,12 +393,4 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-}
-
-const GO_ESCAPES: Record<string, string> = { '\u0007': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u000b': '\\v', '"': '\\"', '\\': '\\\\' };
-
-/** Go's %q for the text users put in names: escapes, quotes and control characters as Go writes them. */
-function goQuote(text: string): string {
-  const body = text.replace(/["\\\u0000-\u001f\u007f]/g, (c) => GO_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return `"${body}"`;
 }

@@ -2,9 +2,10 @@
 // and the signing key's serial number as `kid`, signed by a key the agent generates on its first start
 // and keeps in its data directory. The admin token is issued once and kept beside the key.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import { createFileExclusive, writeFileAtomic } from '../files.js';
 import type { Logger } from '../log.js';
 import type { Resource, User } from '../resources/types.js';
 
@@ -85,7 +86,7 @@ export class UserTokens {
     if (this.admin !== undefined && (await this.verifies(this.admin))) return this.admin;
     if (this.admin !== undefined) this.log?.warn('admin user token is invalid or expired, issuing a new one', { path: this.adminTokenPath });
     const token = await this.issue({ name: ADMIN_USER.name, groups: [...ADMIN_USER.groups], validForSeconds: ADMIN_TOKEN_SECONDS });
-    await replaceOwnerOnly(this.adminTokenPath, token);
+    await writeFileAtomic(this.adminTokenPath, token, { mode: OWNER_ONLY });
     this.admin = token;
     this.log?.info('admin user token issued', { path: this.adminTokenPath });
     return token;
@@ -144,7 +145,7 @@ async function loadOrCreateKey(path: string, log: Logger | undefined): Promise<K
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // If another process got there first, its key wins and is read back.
-  if (!(await createWhole(path, pem))) return (await readKeyFile(path))!;
+  if (!(await createFileExclusive(path, pem, OWNER_ONLY))) return (await readKeyFile(path))!;
   log?.info('user token signing key generated', { path });
   return privateKey;
 }
@@ -168,23 +169,6 @@ async function readKeyFile(path: string): Promise<KeyObject | undefined> {
   return key;
 }
 
-/**
- * Creates `path` holding `text` unless it exists (false then). The text goes to a private temporary
- * file first and is hard-linked into place, so a process that finds the file never reads half of it.
- */
-async function createWhole(path: string, text: string): Promise<boolean> {
-  const temp = await writeTemp(path, text);
-  try {
-    await link(temp, path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    await rm(temp, { force: true });
-  }
-}
-
 async function readAdminToken(path: string): Promise<string | undefined> {
   try {
     return (await readFile(path, 'utf8')).trim();
@@ -192,32 +176,6 @@ async function readAdminToken(path: string): Promise<string | undefined> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-}
-
-/** Replaces `path` by rename, so a crash or a concurrent reissue never leaves a mixed or truncated token. */
-async function replaceOwnerOnly(path: string, text: string): Promise<void> {
-  const temp = await writeTemp(path, text);
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-}
-
-/**
- * A new file beside `path`: created exclusively, so its owner-only mode holds from the first byte
- * (an existing file would keep its own mode and expose the secret until a chmod).
- */
-async function writeTemp(path: string, text: string): Promise<string> {
-  const temp = `${path}.${randomUUID()}.tmp`;
-  try {
-    await writeFile(temp, text, { mode: OWNER_ONLY, flag: 'wx' });
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  return temp;
 }
 
 // --- Revocation ---------------------------------------------------------------------------------

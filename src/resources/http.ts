@@ -8,6 +8,7 @@ import { unmarshalJsonBytes } from '../authz/gocompat/json.js';
 import { quote } from '../authz/gocompat/text.js';
 import { pathUnescape } from '../authz/gocompat/url.js';
 import type { Logger } from '../log.js';
+import { deniedDetail } from '../rbac/model.js';
 import { BodyError, readBody, type Endpoint, type Exchange, type Query, type Route } from '../server/http.js';
 import { ConflictError, RefusedError, type KindDef, type ResourceStore } from './store.js';
 import { ValidationError, type AccessDecision, type Authentication, type FieldViolation, type Resource, type StoredResource, type User, type WriteRequest } from './types.js';
@@ -126,7 +127,7 @@ class ResourceApi {
     const user = await this.identify(x.req);
     const stored = this.deps.store.get(kind.type, mesh, name);
     if (!stored) throw new ApiError(404, 'Could not retrieve a resource', NOT_FOUND);
-    if (!this.isReadable(user, stored.resource)) throw accessDenied(`user ${quote(userString(user))} cannot access the resource of type ${quote(kind.type)}`);
+    if (!this.isReadable(user, stored.resource)) throw accessDenied(deniedDetail(user, kind.type));
     writeKuma(x.res, 200, present(stored));
   }
 
@@ -150,7 +151,7 @@ class ResourceApi {
   /** Throws Kuma's 403 unless `user` may make the write. */
   private mustAllow(user: User, write: WriteRequest): void {
     const decision = this.deps.authorize(user, write);
-    if (!decision.allowed) throw accessDenied(decision.message);
+    if (!decision.allowed) throw accessDenied(decision.detail);
   }
 
   /**
@@ -207,11 +208,11 @@ class ResourceApi {
       await run();
     } catch (err) {
       if (err instanceof ApiError) {
-        writeError(x.res, err);
+        writeKumaError(x.res, err.status, err.title, err.detail, err.invalid);
         return;
       }
       this.deps.log.error('resource API request failed', { url: x.req.url, method: x.req.method, err: err instanceof Error ? err.stack : String(err) });
-      writeError(x.res, new ApiError(500, 'Internal Server Error', 'Internal Server Error'));
+      writeKumaError(x.res, 500, 'Internal Server Error', 'Internal Server Error');
     }
   }
 }
@@ -229,15 +230,8 @@ function methodNotAllowed(method: string): ApiError {
   return new ApiError(405, 'Method not allowed', `${method} is not allowed on a list of resources`);
 }
 
-/** Kuma answers a denial with its title apart; a message already worded as `Access Denied (<reason>)` is split so. */
-const ACCESS_DENIED = /^Access Denied \((.*)\)$/s;
-
-function accessDenied(message: string): ApiError {
-  return new ApiError(403, 'Access Denied', ACCESS_DENIED.exec(message)?.[1] ?? message);
-}
-
-function userString(user: User): string {
-  return `${user.name}/${user.groups.join(',')}`;
+function accessDenied(detail: string): ApiError {
+  return new ApiError(403, 'Access Denied', detail);
 }
 
 // --- Bodies ---------------------------------------------------------------------------------------
@@ -327,15 +321,16 @@ function present(stored: StoredResource): Record<string, unknown> {
   return { type, mesh, name, creationTime: stored.creationTime, modificationTime: stored.modificationTime, labels, ...spec };
 }
 
-function writeError(res: ServerResponse, err: ApiError): void {
-  const invalid = err.invalid.length > 0 ? err.invalid : undefined;
-  writeKuma(res, err.status, {
+/** Kuma's error document: the RFC 7807 fields and, beside them, the older `details`/`causes` kumactl reads. */
+export function writeKumaError(res: ServerResponse, status: number, title: string, detail: string, violations: readonly FieldViolation[] = []): void {
+  const invalid = violations.length > 0 ? violations : undefined;
+  writeKuma(res, status, {
     type: '/std-errors',
-    status: err.status,
-    title: err.title,
-    detail: err.detail,
+    status,
+    title,
+    detail,
     invalid_parameters: invalid?.map((v) => ({ field: v.field, reason: v.message })),
-    details: err.detail,
+    details: detail,
     causes: invalid?.map((v) => ({ field: v.field, message: v.message })),
   });
 }

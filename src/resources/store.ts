@@ -1,9 +1,8 @@
 // The agent's resource store: Kong Mesh resources in Kuma's Universal form, validated on the way in,
 // written one at a time through an admission hook that sees the store as it would be after the write,
 // and persisted (API and default resources only) so that changes survive a restart.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../files.js';
 import type { Logger } from '../log.js';
 import { ValidationError, type FieldViolation, type Resource, type ResourceKind, type StoredResource } from './types.js';
 
@@ -438,16 +437,8 @@ function compareForFile(a: StoredResource, b: StoredResource): number {
   return compareStored(a, b);
 }
 
-/** Written to a temporary file then renamed over the old one, so a crash leaves the old or the new file, never half of one. */
+/** Replaced atomically and owner-only: it holds Secrets. */
 async function persist(file: string, view: Snapshot): Promise<void> {
   const resources = [...view.items.values()].filter((s) => PERSISTED_ORIGINS.has(s.origin)).sort(compareForFile);
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(temp, `${JSON.stringify({ resources }, null, 2)}\n`, { mode: 0o600 });
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(file, `${JSON.stringify({ resources }, null, 2)}\n`);
 }

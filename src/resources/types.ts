@@ -30,8 +30,8 @@ export interface User {
 /** The identity of a request, or why it has none (a bad token is refused with 401, never made anonymous). */
 export type Authentication = { ok: true; user: User } | { ok: false; status: 401; message: string };
 
-/** An RBAC decision about one write. */
-export type AccessDecision = { allowed: true } | { allowed: false; message: string };
+/** An RBAC decision about one write: a denial carries its full text and, apart, the error document's detail. */
+export type AccessDecision = { allowed: true } | { allowed: false; message: string; detail: string };
 
 /**
  * A write the store is asked to make, as RBAC judges it: the resource after the write (`next`, absent

@@ -358,8 +358,9 @@ describe('bad user tokens are refused with 401, never taken as anonymous', () =>
     expect((await settle(valid)).status).toBe(200);
   });
 
-  it('expired: a token valid for 1s, used after it ran out', async () => {
-    const shortLived = await userToken(tokens, admin, 'carol', '1s');
+  it('expired: a token valid for 3s, used after it ran out', async () => {
+    // exp has whole seconds: 3s leaves at least 2 s for the first use, even on a busy machine.
+    const shortLived = await userToken(tokens, admin, 'carol', '3s');
     expect((await settle(shortLived)).status).toBe(200);
     const { exp } = payloadOf(shortLived);
     await new Promise((r) => setTimeout(r, Number(exp) * 1000 - Date.now() + 1100));

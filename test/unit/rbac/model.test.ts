@@ -7,6 +7,7 @@ import {
   DEFAULT_BINDING,
   DEFAULT_ROLE,
   accessDenied,
+  deniedDetail,
   authorize,
   validateAccessRole,
   validateAccessRoleBinding,
@@ -227,6 +228,7 @@ describe('the five-step walk-through', () => {
     expect(authorize(backendOwner, update(res(RBAC_PAGE.walkthrough.step5Allowed), res(RBAC_PAGE.walkthrough.step5Denied)), roles, bindings)).toEqual({
       allowed: false,
       message: 'Access Denied (user "backend-owner/mesh-system:authenticated" cannot access the resource)',
+      detail: 'user "backend-owner/mesh-system:authenticated" cannot access the resource',
     });
   });
   it('after step 3 an anonymous caller is denied, the localhost admin is not', () => {
@@ -250,6 +252,7 @@ describe('default role and binding', () => {
     expect(authorize(tokenUser('bob'), { access: 'GENERATE_USER_TOKEN' }, [DEFAULT_ROLE], bindings)).toEqual({
       allowed: false,
       message: 'Access Denied (user "bob/mesh-system:authenticated" cannot access the resource)',
+      detail: 'user "bob/mesh-system:authenticated" cannot access the resource',
     });
     expect(authorize(ANONYMOUS, create({ type: 'Mesh', name: 'm' }), [DEFAULT_ROLE], bindings).allowed).toBe(false);
   });
@@ -266,6 +269,9 @@ describe('accessDenied', () => {
   });
   it('quotes a name holding a double quote and a newline as Go\'s %q does', () => {
     expect(accessDenied({ name: 'a"b\nc', groups: [] })).toBe('Access Denied (user "a\\"b\\nc/" cannot access the resource)');
+  });
+  it('names the resource type, quoted, when a read of a secret is refused', () => {
+    expect(deniedDetail({ name: 'bob', groups: ['mesh-system:authenticated'] }, 'Secret')).toBe('user "bob/mesh-system:authenticated" cannot access the resource of type "Secret"');
   });
 });
 

@@ -40,7 +40,10 @@ const deps = (): ResourceApiDeps => ({
   log: quiet,
   authorize: (user: User, write: WriteRequest) => {
     writes.push(write);
-    if (user.name === 'viewer') return { allowed: false, message: `Access Denied (user "viewer/${AUTHENTICATED}" cannot access the resource)` };
+    if (user.name === 'viewer') {
+      const detail = `user "viewer/${AUTHENTICATED}" cannot access the resource`;
+      return { allowed: false, message: `Access Denied (${detail})`, detail };
+    }
     return { allowed: true };
   },
   readable: (_user, type, name) => !(type === 'GlobalSecret' && name === 'admin-user-token'),

@@ -19,7 +19,7 @@ import { listenHttp } from './server/http.js';
 import { createRestHandler } from './server/rest.js';
 import { startResources, type ResourcesRuntime } from './resources/runtime.js';
 import { mergeDiscovered } from './bundles/discovery.js';
-import { bundleStatusJson, type StatusSnapshot } from './bundles/status.js';
+import { statusDocument, type StatusSnapshot } from './bundles/status.js';
 import { Discovery } from './discovery.js';
 import { mergeConfig, OpaPlugins, type ConfigDoc } from './plugins.js';
 
@@ -441,14 +441,10 @@ export class Agent {
 
   /** GET /v1/status: OPA's status document, plus which OPAPolicy is in force and which layer decides. */
   private statusReport(): Record<string, unknown> {
-    const plugins = Object.fromEntries(Object.entries(this.pluginStates()).map(([name, state]) => [name, { state }]));
     const opaPolicy = this.resources?.status();
-    const discovery = this.discovery?.status();
     return {
-      labels: this.labels,
-      bundles: Object.fromEntries(this.plugins.bundleStatuses().map((b) => [b.name, bundleStatusJson(b)])),
-      ...(discovery ? { discovery: bundleStatusJson(discovery) } : {}),
-      plugins,
+      bundles: {},
+      ...statusDocument(this.statusSnapshot(), this.labels),
       policy: { layer: this.policyLayer ?? null, revision: this.state.policy?.revision ?? null, origin: this.state.policy?.origin ?? null },
       opa_policy: opaPolicy ?? null,
       ...(this.resources?.identity ? { dataplane: { mesh: this.resources.identity.mesh, tags: this.resources.identity.tagSets } } : {}),

@@ -152,6 +152,11 @@ export function createStatusReporter(o: StatusReporterOptions): StatusReporter {
 
 /** The UpdateRequestV1 JSON body, fields in the order and with the omissions of Go's encoder. */
 export function encodeStatus(s: StatusSnapshot, labels: Record<string, string>): string {
+  return JSON.stringify(statusDocument(s, labels));
+}
+
+/** OPA's status document (what encodeStatus writes), as an object: GET /v1/status serves it too. */
+export function statusDocument(s: StatusSnapshot, labels: Record<string, string>): Record<string, unknown> {
   const body: Record<string, unknown> = { labels: Object.fromEntries(sortedEntries(labels)) };
   const bundles = sortedEntries(s.bundles);
   if (bundles.length > 0) body.bundles = Object.fromEntries(bundles.map(([name, b]) => [name, bundleStatusJson(b)]));
@@ -160,7 +165,7 @@ export function encodeStatus(s: StatusSnapshot, labels: Record<string, string>):
   if (s.metrics) body.metrics = s.metrics;
   const plugins = sortedEntries(s.plugins);
   if (plugins.length > 0) body.plugins = Object.fromEntries(plugins.map(([name, p]) => [name, compact({ state: p.state, message: p.message })]));
-  return JSON.stringify(body);
+  return body;
 }
 
 /** Go writes map keys in sorted order. */
@@ -169,7 +174,7 @@ function sortedEntries<T>(o: Record<string, T>): [string, T][] {
 }
 
 /** One bundle's (or discovery's) status as OPA writes it: in status reports and in GET /v1/status. */
-export function bundleStatusJson(b: BundleStatusLike): Record<string, unknown> {
+function bundleStatusJson(b: BundleStatusLike): Record<string, unknown> {
   return {
     name: b.name,
     ...compact({ active_revision: b.activeRevision }),

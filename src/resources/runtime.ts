@@ -84,12 +84,12 @@ export async function startResources(agent: Agent, fallbackDataDir: string | und
     const revoked = (jti: string) => revokedList(store.get('GlobalSecret', undefined, REVOCATIONS)?.resource).has(jti);
     const authn = (req: Parameters<typeof authenticate>[0]) => authenticate(req, { localhostIsAdmin: settings.apiAuthnLocalhostIsAdmin, tokens, revoked });
     const authz = (user: User, action: Action): AccessDecision => {
-      const decision = authorize(user, action, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
+      const decision = authorize(user, action, listed(store, 'AccessRole'), listed(store, 'AccessRoleBinding'));
       if (!decision.allowed) log.warn('access denied', { user: user.name, groups: user.groups, access: action.access, ...('type' in action ? { type: action.type, mesh: action.mesh, name: action.name } : {}) });
       return decision;
     };
     const readable = (user: User, type: string, name: string, mesh: string | undefined): boolean =>
-      mayRead(user, { type, name, mesh }, roles(store, 'AccessRole'), roles(store, 'AccessRoleBinding'));
+      mayRead(user, { type, name, mesh }, listed(store, 'AccessRole'), listed(store, 'AccessRoleBinding'));
     unsubscribe = store.onChange(() => void controller.reconcile(store));
     dir = settings.resourcesDir ? await watchResourcesDir(settings.resourcesDir, store, log) : undefined;
     await controller.reconcile(store);
@@ -119,6 +119,6 @@ async function createDefaults(store: ResourceStore): Promise<void> {
   }
 }
 
-function roles(store: ResourceStore, type: 'AccessRole' | 'AccessRoleBinding'): Resource[] {
+function listed(store: ResourceStore, type: 'AccessRole' | 'AccessRoleBinding'): Resource[] {
   return store.list(type).map((s) => s.resource);
 }

@@ -1,6 +1,7 @@
 // README's examples are run as written (only the port is swapped for a free one), so they stay true.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, startAgent, type AgentProcess } from '../helpers/tools.js';
@@ -31,4 +32,30 @@ describe('README examples', () => {
     expect(replies[0]!.status.code ?? 0).toBe(0);
     expect(replies[1]!.status.code).toBe(7);
   });
+});
+
+describe('README: the RBAC walk-through', () => {
+  let agent: AgentProcess;
+  beforeAll(async () => {
+    agent = await startAgent(['--api-authn-localhost-is-admin=false']);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+  });
+
+  it('backend-owner applies an OPAPolicy for backend and is refused one for other, with the seed text', async () => {
+    const script = readmeBlockAfter('The seed walk-through, with `kmesh-opa`').replaceAll('http://localhost:8181', agent.restUrl);
+    // No -e: the last command is meant to fail; its exit status is the script's.
+    const run = spawnSync('bash', ['-uo', 'pipefail', '-c', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, KMESH_OPA_CTL_CONFIG: join(mkdtempSync(join(tmpdir(), 'kmesh-opa-ctl-')), 'config.yaml') },
+    });
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toContain('Error: Access Denied (user "backend-owner/mesh-system:authenticated" cannot access the resource)');
+    expect((await fetch(`${agent.restUrl}/meshes/default/opapolicies/backend-only`)).status).toBe(200);
+    expect((await fetch(`${agent.restUrl}/meshes/default/opapolicies/other-service`)).status).toBe(404);
+    const binding = (await (await fetch(`${agent.restUrl}/access-role-bindings/default`)).json()) as { subjects: unknown[] };
+    expect(binding.subjects).toEqual([{ type: 'Group', name: 'mesh-system:admin' }]);
+  }, 60_000);
 });

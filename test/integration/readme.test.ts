@@ -34,6 +34,22 @@ describe('README examples', () => {
   });
 });
 
+describe('README: an OPAPolicy through the API', () => {
+  let agent: AgentProcess;
+  beforeAll(async () => {
+    agent = await startAgent([]);
+  });
+  afterAll(async () => {
+    await agent?.stop();
+  });
+
+  it('PUT answers 201 and /v1/status names the policy and its layer', () => {
+    const script = readmeBlockAfter('a deny-all\nOPAPolicy through the API').replaceAll('http://localhost:8181', agent.restUrl);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(out.trim().split('\n')).toEqual(['201', '{"policy":"deny-all","layer":"resource"}']);
+  });
+});
+
 describe('README: the RBAC walk-through', () => {
   let agent: AgentProcess;
   beforeAll(async () => {

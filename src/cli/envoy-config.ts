@@ -8,7 +8,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import type { Settings } from '../config/settings.js';
 import { isResourceFile } from '../resources/directory.js';
-import { envoyConfig } from '../resources/envoy-config.js';
+import { envoyConfig, type EnvoyConfigOptions } from '../resources/envoy-config.js';
 import { authConfigOf, validateOpaPolicy } from '../resources/opapolicy.js';
 import { dataplaneIdentity } from '../resources/runtime.js';
 import { selectPolicy } from '../resources/selection.js';
@@ -34,26 +34,35 @@ export async function printEnvoyConfig(argv: readonly string[], io: Io): Promise
     io.stdout.write(USAGE);
     return 0;
   }
-  const file = takeOption(args, '-f', '--file');
-  const output = takeOption(args, '-o', '--output') ?? 'json';
-  if (output !== 'json' && output !== 'yaml') {
-    io.stderr.write(`kmesh-opa envoy-config: -o must be json or yaml, not ${JSON.stringify(output)}\n`);
-    return 2;
+  try {
+    const file = takeOption(args, '-f', '--file');
+    const output = takeOption(args, '-o', '--output') ?? 'json';
+    if (output !== 'json' && output !== 'yaml') {
+      io.stderr.write(`kmesh-opa envoy-config: -o must be json or yaml, not ${JSON.stringify(output)}\n`);
+      return 2;
+    }
+    const { settings } = await loadConfig(args, io.env);
+    const policy = file ? await policyFromFile(file) : await selectedPolicy(settings);
+    const config = envoyConfig({ extAuthzAddr: settings.extAuthzAddr, authConfig: effectiveAuthConfig(settings, policy) });
+    io.stdout.write(output === 'json' ? `${JSON.stringify(config, null, 2)}\n` : stringify(config));
+    return 0;
+  } catch (err) {
+    // Bad flags, an unreadable file, YAML that does not parse, an invalid OPAPolicy, a status Envoy
+    // cannot carry: one line, exit 1.
+    io.stderr.write(`kmesh-opa envoy-config: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   }
-  const { settings } = await loadConfig(args, io.env);
-  const policy = file ? await policyFromFile(file) : await selectedPolicy(settings);
+}
+
+/** The OPAPolicy's authConfig over the agent's settings, as the running agent applies it. */
+function effectiveAuthConfig(settings: Settings, policy: Resource | undefined): EnvoyConfigOptions['authConfig'] {
   const overlay = policy ? authConfigOf((policy.conf as { authConfig?: Record<string, unknown> }).authConfig) : {};
-  const config = envoyConfig({
-    extAuthzAddr: settings.extAuthzAddr,
-    authConfig: {
-      statusOnError: overlay.statusOnError ?? settings.statusOnError,
-      onAgentFailure: overlay.onAgentFailure ?? settings.onAgentFailure,
-      maxSize: overlay.maxSize ?? settings.requestBodyMaxSize,
-      sendRawBody: overlay.sendRawBody ?? settings.requestBodySendRaw,
-    },
-  });
-  io.stdout.write(output === 'json' ? `${JSON.stringify(config, null, 2)}\n` : stringify(config));
-  return 0;
+  return {
+    statusOnError: overlay.statusOnError ?? settings.statusOnError,
+    onAgentFailure: overlay.onAgentFailure ?? settings.onAgentFailure,
+    maxSize: overlay.maxSize ?? settings.requestBodyMaxSize,
+    sendRawBody: overlay.sendRawBody ?? settings.requestBodySendRaw,
+  };
 }
 
 /** Removes `-f X`, `-f=X`, `--file X` or `--file=X` from args and returns X. */

@@ -738,4 +738,21 @@ describe('kmesh-opa envoy-config, checked with the official Envoy protos', () =>
     expect(ext.failure_mode_allow).toBe(false);
     expect(ext.with_request_body).toBeUndefined();
   });
+
+  it('bad input: a missing file, an invalid OPAPolicy, a status Envoy cannot carry (418) each give one line and exit 1', async () => {
+    const d = freshDir('envoy-bad');
+    const missing = await runCli(['envoy-config', '-f', join(d, 'absent.yaml'), ...ADDR]);
+    expect({ code: missing.code, stdout: missing.stdout }).toEqual({ code: 1, stdout: '' });
+    expect(missing.stderr).toMatch(/^kmesh-opa envoy-config: ENOENT: no such file or directory, open '.*absent\.yaml'\n$/);
+
+    writeFileSync(join(d, 'invalid.yaml'), 'type: OPAPolicy\nmesh: default\nname: x\nselectors: []\nconf: {}\n');
+    const invalid = await runCli(['envoy-config', '-f', join(d, 'invalid.yaml'), ...ADDR]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toBe(`kmesh-opa envoy-config: ${join(d, 'invalid.yaml')}: OPAPolicy x: selectors: must have at least one element\n`);
+
+    writeFileSync(join(d, 'teapot.yaml'), SEED_AUTH_CONFIG.replace('statusOnError: 413', 'statusOnError: 418'));
+    const teapot = await runCli(['envoy-config', '-f', join(d, 'teapot.yaml'), ...ADDR]);
+    expect(teapot.code).toBe(1);
+    expect(teapot.stderr).toBe('kmesh-opa envoy-config: statusOnError 418 cannot be configured in Envoy: its StatusCode enum has no such status\n');
+  });
 });

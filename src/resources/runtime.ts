@@ -6,7 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Agent } from '../agent.js';
-import type { Settings } from '../config/settings.js';
+import { SettingsError, type Settings } from '../config/settings.js';
 import type { Logger } from '../log.js';
 import { authorize, DEFAULT_BINDING, DEFAULT_ROLE, mayRead, validateAccessRole, validateAccessRoleBinding, type Action } from '../rbac/model.js';
 import { authenticate } from '../rbac/identity.js';
@@ -66,7 +66,7 @@ export async function dataplaneIdentity(settings: Settings): Promise<DataplaneId
  */
 export async function startResources(agent: Agent, fallbackDataDir: string | undefined, log: Logger): Promise<ResourcesRuntime> {
   const settings = agent.settings;
-  const identity = await dataplaneIdentity(settings);
+  const identity = await asSettingError(settings.dataplaneFile ? 'dataplane-file' : 'dataplane-tags', () => dataplaneIdentity(settings));
   if (!identity) log.warn('no data plane identity (--dataplane-tags or --dataplane-file): only OPAPolicies whose selectors are all wildcards apply');
   const configuredDir = settings.dataDir ?? fallbackDataDir;
   const dataDir = configuredDir ?? (await mkdtemp(join(tmpdir(), 'kmesh-opa-run-')));
@@ -78,9 +78,11 @@ export async function startResources(agent: Agent, fallbackDataDir: string | und
   let unsubscribe = (): void => undefined;
   try {
     const controller = new ResourceController(agent, identity, log);
-    const store = await ResourceStore.open({ kinds: KINDS, admit: controller.admit, ...(configuredDir ? { persistFile: join(dataDir, 'resources.json') } : {}), log });
-    await createDefaults(store);
-    const tokens = await UserTokens.open(dataDir, { log });
+    const { store, tokens } = await asSettingError('data-dir', async () => {
+      const opened = await ResourceStore.open({ kinds: KINDS, admit: controller.admit, ...(configuredDir ? { persistFile: join(dataDir, 'resources.json') } : {}), log });
+      await createDefaults(opened);
+      return { store: opened, tokens: await UserTokens.open(dataDir, { log }) };
+    });
     const revoked = (jti: string) => revokedList(store.get('GlobalSecret', undefined, REVOCATIONS)?.resource).has(jti);
     const authn = (req: Parameters<typeof authenticate>[0]) => authenticate(req, { localhostIsAdmin: settings.apiAuthnLocalhostIsAdmin, tokens, revoked });
     const authz = (user: User, action: Action): AccessDecision => {
@@ -91,7 +93,8 @@ export async function startResources(agent: Agent, fallbackDataDir: string | und
     const readable = (user: User, type: string, name: string, mesh: string | undefined): boolean =>
       mayRead(user, { type, name, mesh }, listed(store, 'AccessRole'), listed(store, 'AccessRoleBinding'));
     unsubscribe = store.onChange(() => void controller.reconcile(store));
-    dir = settings.resourcesDir ? await watchResourcesDir(settings.resourcesDir, store, log) : undefined;
+    const resourcesDir = settings.resourcesDir;
+    dir = resourcesDir ? await asSettingError('resources-dir', () => watchResourcesDir(resourcesDir, store, log)) : undefined;
     await controller.reconcile(store);
     return {
       routes: [...tokenRoutes({ tokens, authenticate: authn, authorize: authz, log }), ...resourceRoutes({ store, authenticate: authn, authorize: authz, readable, log })],
@@ -109,6 +112,16 @@ export async function startResources(agent: Agent, fallbackDataDir: string | und
     await dir?.close();
     await removeRunDir();
     throw err;
+  }
+}
+
+/** A start-up step that only bad settings can fail: its error names the setting, in one line (no stack). */
+async function asSettingError<T>(setting: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof SettingsError) throw err;
+    throw new SettingsError(`cannot use ${setting}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

@@ -113,6 +113,19 @@ describe('process lifecycle', () => {
     expect(res.stderr.trim()).toBe('kmesh-opa: cannot read config file /nonexistent/kmesh.yaml: ENOENT');
   });
 
+  it.each([
+    [['--dataplane-tags', 'bad'], 'kmesh-opa: cannot use dataplane-tags: invalid tag "bad" in "bad": expected name=value'],
+    [['--dataplane-file', '/nonexistent/dp.yaml'], "kmesh-opa: cannot use dataplane-file: ENOENT: no such file or directory, open '/nonexistent/dp.yaml'"],
+    [['--dataplane-tags', 'a=b', '--dataplane-file', '/tmp/dp.yaml'], 'kmesh-opa: cannot use dataplane-file: give either --dataplane-file or --dataplane-tags, not both'],
+    [['--resources-dir', '/nonexistent/resources'], "kmesh-opa: cannot use resources-dir: ENOENT: no such file or directory, scandir '/nonexistent/resources'"],
+    [['--data-dir', '/etc/passwd/kmesh'], "kmesh-opa: cannot use data-dir: cannot read the persisted resources file /etc/passwd/kmesh/resources.json: ENOTDIR: not a directory, open '/etc/passwd/kmesh/resources.json'"],
+  ])('bad input: %j gives one line naming the setting and exit 1, with no port left open', async (flags, line) => {
+    const res = await runCli(['run', '--opa-addr', '127.0.0.1:0', '--opa-ext-authz-addr', '127.0.0.1:0', '--opa-diagnostic-addr', '127.0.0.1:0', ...flags]);
+    expect(res.code).toBe(1);
+    expect(res.stderr.split('\n').filter((l) => l !== '' && !l.startsWith('{'))).toEqual([line]);
+    expect(res.stderr).not.toContain('listening');
+  });
+
   it('bad input: a corrupt bundle (random bytes behind a gzip header) gives one line and exit 1', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kmesh-opa-bad-'));
     const path = join(dir, 'bundle.tar.gz');

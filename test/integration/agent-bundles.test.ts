@@ -234,7 +234,7 @@ describe('faults at agent level: the active bundle stays enforced, the reason is
     expect(await decidedBy(agent)).toBe('rev-a');
   }
 
-  it('a corrupt tarball, a bundle needing a missing builtin (http.send) and 500s', async () => {
+  it('a corrupt tarball, a truncated one, a bundle needing a missing builtin (http.send) and 500s', async () => {
     server.handle(serve(revA, { etag: '"a"' }));
     const agent = await agentWith({
       services: { bundles: { url: server.url } },
@@ -244,6 +244,10 @@ describe('faults at agent level: the active bundle stays enforced, the reason is
 
     server.handle(serve(Buffer.from('this is not a gzipped tarball'), { etag: '"corrupt"' }));
     await expectFailure(agent, 'activation', 0, /not a gzipped tarball/);
+
+    const afterCorrupt = metricValue(await metricsText(agent), 'kmesh_opa_bundle_failures_total', 'reason="activation"');
+    server.handle(serve(revA.subarray(0, Math.floor(revA.length / 2)), { etag: '"truncated"' }));
+    await expectFailure(agent, 'activation', afterCorrupt, /not a gzipped tarball: unexpected end of file/);
 
     const httpSend = opaBuild(
       'package envoy.authz\n\nallow if {\n  http.send({"method": "GET", "url": "http://127.0.0.1:9/"}).status_code == 200\n}\n',

@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { opaBinary } from '../../helpers/tools.js';
 import { OPA_PAGE } from '../../helpers/seed-pages.js';
 import { MAX_UNPACKED_BUNDLE_BYTES, resolveOpaPolicy, validateOpaPolicy, validateSecret } from '../../../src/resources/opapolicy.js';
-import { ValidationError, type Resource } from '../../../src/resources/types.js';
+import type { Resource } from '../../../src/resources/types.js';
+import { violationsOf } from '../../helpers/validation.js';
 
 function resource(yaml: string): Resource {
   return parse(yaml) as Resource;
@@ -31,15 +32,6 @@ function secrets(...list: Resource[]): (name: string) => Resource | undefined {
   return (name) => list.find((s) => s.name === name);
 }
 
-function violationsOf(fn: () => unknown): { field: string; message: string }[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.violations;
-    throw err;
-  }
-  throw new Error('expected a ValidationError');
-}
 
 function withConf(conf: unknown): Resource {
   return { type: 'OPAPolicy', mesh: 'default', name: 'opa-1', selectors: [{ match: { 'kuma.io/service': '*' } }], conf };

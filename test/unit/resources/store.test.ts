@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../../src/log.js';
 import { ConflictError, RefusedError, ResourceStore, type Admit, type Change, type KindDef } from '../../../src/resources/store.js';
 import { RESOURCE_KINDS, ValidationError, type FieldViolation, type Resource } from '../../../src/resources/types.js';
+import { violationsOf } from '../../helpers/validation.js';
 
 /** The kinds with small spec checks standing in for the real validators: an OPAPolicy needs `conf`, a secret `data`. */
 const KINDS: KindDef[] = RESOURCE_KINDS.map((k) => ({
@@ -37,15 +38,6 @@ function policy(name: string, extra: Record<string, unknown> = {}): Record<strin
   return { type: 'OPAPolicy', mesh: 'default', name, conf: { policies: [] }, ...extra };
 }
 
-function violationsOf(fn: () => unknown): FieldViolation[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.violations;
-    throw err;
-  }
-  throw new Error('expected a ValidationError');
-}
 
 describe('validation', () => {
   const store = new ResourceStore({ kinds: KINDS, log: recordingLog().log });

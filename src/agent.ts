@@ -6,7 +6,7 @@ import { agentFailure, createChecker, type CheckSettings, type CheckState, type 
 import type { ApiVersion } from './authz/types.js';
 import type { Settings } from './config/settings.js';
 import { defaultCacheDir, findCompiler } from './engine/compile.js';
-import { loadPolicyBytes, loadPolicyFiles, loadRego, type ActivePolicy, type EngineOptions } from './engine/load.js';
+import { loadBundleFiles, loadPolicyBytes, loadPolicyFiles, loadRego, type ActivePolicy, type EngineOptions } from './engine/load.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type AgentMetrics } from './metrics.js';
 import type { ConsoleSink } from './decisionlog/index.js';
@@ -217,13 +217,20 @@ export class Agent {
   /** Loads a policy (without activating it) under `settings`' decision path and limits. */
   async loadPolicy(input: PolicyInput, settings: Settings = this.current): Promise<ActivePolicy> {
     const options = this.engineOptionsFor(settings);
-    try {
-      if ('files' in input) return await loadPolicyFiles({ paths: [...input.files], ...(input.dataFile ? { dataPath: input.dataFile } : {}) }, options);
+    return this.countingFailures(() => {
+      if ('files' in input) return loadPolicyFiles({ paths: [...input.files], ...(input.dataFile ? { dataPath: input.dataFile } : {}) }, options);
       if ('rego' in input) {
         const modules = typeof input.rego === 'string' ? [{ name: 'policy.rego', source: input.rego }] : input.rego.map((m) => ({ name: m.name, source: m.source }));
-        return await loadRego(modules, options, input.origin ?? modules.map((m) => m.name).join(','));
+        return loadRego(modules, options, input.origin ?? modules.map((m) => m.name).join(','));
       }
       return loadPolicyBytes(input.bundle, options, input.origin ?? 'bundle', input.data);
+    });
+  }
+
+  /** Every load that fails, whatever its source, counts in kmesh_opa_policy_loads_total{outcome="failure"}. */
+  private async countingFailures(load: () => ActivePolicy | Promise<ActivePolicy>): Promise<ActivePolicy> {
+    try {
+      return await load();
     } catch (err) {
       this.metrics.countPolicyLoad('failure');
       throw err;
@@ -358,7 +365,7 @@ export class Agent {
       console: this.deps.console ?? process.stdout,
       evaluateMaskDrop: (path, event) => this.state.policy?.policy.evaluatePath(path, event).result,
       decision: this.current.query ? { query: decision } : { path: decision },
-      loadBundle: (bytes, origin) => this.loadPolicy({ bundle: bytes, origin }),
+      loadBundle: (files, origin) => this.countingFailures(() => loadBundleFiles(files, this.engineOptions, origin)),
       // Only the set in force may change what is enforced: a replaced set's late download is ignored.
       onBundlePolicy: (active) => {
         if (this.plugins?.config === config) this.setPolicyLayer('bundle', active);

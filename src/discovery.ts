@@ -6,9 +6,10 @@
 import { resolve } from 'node:path';
 import type { Registry } from 'prom-client';
 import { DEFAULT_SIZE_LIMIT_BYTES, type BundleConfig } from './bundles/config.js';
-import { discoveredConfig, parseDiscoveryConfig, type DiscoveryConfig, type DiscoveryEngine } from './bundles/discovery.js';
+import { discoveredConfigOf, parseDiscoveryConfig, type DiscoveryConfig, type DiscoveryEngine } from './bundles/discovery.js';
 import { parseKeys } from './bundles/keys.js';
 import { unpackBundle } from './bundles/download.js';
+import { bundleManifest } from './engine/bundle.js';
 import { createBundleMetrics } from './bundles/metrics.js';
 import { createBundlePlugin, type BundlePlugin, type BundleStatus } from './bundles/plugin.js';
 import type { Logger } from './log.js';
@@ -82,8 +83,10 @@ export class Discovery {
 
   /** Evaluates the discovery bundle and lets the agent apply it. */
   private async activate(bytes: Uint8Array): Promise<{ revision: string }> {
-    await this.deps.apply(await discoveredConfig(bytes, this.config, this.deps.engine));
-    return { revision: revisionOf(bytes) };
+    const files = unpackBundle(bytes, 'discovery', DEFAULT_SIZE_LIMIT_BYTES);
+    const revision = bundleManifest(files).revision ?? '';
+    await this.deps.apply(await discoveredConfigOf(files, this.config, this.deps.engine));
+    return { revision };
   }
 
   private bundleConfig(): BundleConfig {
@@ -100,11 +103,4 @@ export class Discovery {
       ignoredKeys: [],
     };
   }
-}
-
-function revisionOf(bytes: Uint8Array): string {
-  const manifest = unpackBundle(bytes, 'discovery', DEFAULT_SIZE_LIMIT_BYTES).get('.manifest');
-  if (!manifest) return '';
-  const parsed = JSON.parse(Buffer.from(manifest).toString('utf8')) as { revision?: unknown };
-  return typeof parsed.revision === 'string' ? parsed.revision : '';
 }

@@ -35,8 +35,8 @@ export interface PluginDeps {
   evaluateMaskDrop: EvaluateMaskDrop;
   /** The decision as configured, for decision log events. */
   decision: { path: string } | { query: string };
-  /** Loads (without activating) a downloaded bundle under the agent's decision path and limits. */
-  loadBundle(bytes: Uint8Array, origin: string): Promise<ActivePolicy>;
+  /** Loads (without activating) a downloaded, verified bundle's files under the agent's decision path and limits. */
+  loadBundle(files: ReadonlyMap<string, Uint8Array>, origin: string): Promise<ActivePolicy>;
   /** The bundle that decides changed (undefined: none active). */
   onBundlePolicy(active: ActivePolicy | undefined): void;
   /** Something a status report shows changed. */
@@ -143,7 +143,7 @@ export class OpaPlugins {
   private async loadBundle(b: ConfiguredBundle, bytes: Uint8Array): Promise<ActivePolicy> {
     const files = unpackBundle(bytes, b.config.name, b.config.sizeLimitBytes);
     await verifyBundle(files, b.config.signing, this.keys);
-    return this.deps.loadBundle(bytes, `bundle ${b.config.name}`);
+    return this.deps.loadBundle(files, `bundle ${b.config.name}`);
   }
 
   /** Sends a status report (when `status` is configured); never waits. */

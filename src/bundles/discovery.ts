@@ -3,7 +3,7 @@
 // and evaluated here; a bundle without Rego answers from its data. The boot configuration wins over what
 // is discovered, key by key, and the discovery service and boot keys may not be changed by it.
 import { isDeepStrictEqual } from 'node:util';
-import { BundleError, mergeDataFiles, readWasmBundle } from '../engine/bundle.js';
+import { BundleError, bundleManifest, mergeDataFiles, readWasmBundle } from '../engine/bundle.js';
 import { compileRego, type RegoModule, type RegoVersion } from '../engine/compile.js';
 import { WasmPolicy } from '../engine/wasm.js';
 import { ConfigValueError, isMapping, SectionReader } from '../services/config-values.js';
@@ -126,8 +126,12 @@ const ENV_REFERENCE = /\$\{.*?\}/g;
  * the configuration it yields, with ${VAR} references to set environment variables replaced.
  * Throws DiscoveryError("undefined configuration") when the decision is undefined, as OPA.
  */
-export async function discoveredConfig(bundleBytes: Uint8Array, cfg: DiscoveryConfig, engine: DiscoveryEngine, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
-  const files = unpackBundle(bundleBytes, 'discovery', DEFAULT_SIZE_LIMIT_BYTES);
+export function discoveredConfig(bundleBytes: Uint8Array, cfg: DiscoveryConfig, engine: DiscoveryEngine, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
+  return discoveredConfigOf(unpackBundle(bundleBytes, 'discovery', DEFAULT_SIZE_LIMIT_BYTES), cfg, engine, env);
+}
+
+/** discoveredConfig of a bundle already unpacked. */
+export async function discoveredConfigOf(files: ReadonlyMap<string, Uint8Array>, cfg: DiscoveryConfig, engine: DiscoveryEngine, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, unknown>> {
   await verifyBundle(files, cfg.signing, engine.keys ?? new Map());
   const modules = regoModules(files);
   const data = bundleData(files);
@@ -195,10 +199,7 @@ function topLevelPackages(source: string): string[] {
 }
 
 function manifestRegoVersion(files: ReadonlyMap<string, Uint8Array>): RegoVersion | undefined {
-  const bytes = files.get('.manifest');
-  if (!bytes) return undefined;
-  const manifest: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  const version = isMapping(manifest) ? manifest.rego_version : undefined;
+  const version = bundleManifest(files).rego_version;
   return version === 0 ? 'v0' : version === 1 ? 'v1' : undefined;
 }
 

@@ -4,9 +4,8 @@
 // while the server answers with OPA's bundle content type.
 import { STATUS_CODES } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gunzipSync } from 'node:zlib';
 import { backoffMs } from '../decisionlog/uploader.js';
-import { readTar } from '../engine/bundle.js';
+import { BundleTooLargeError, unpackBundleFiles } from '../engine/bundle.js';
 import type { Logger } from '../log.js';
 import { BodyLimitError, type ServiceClients, type ServiceResponse } from '../services/client.js';
 import type { BundleConfig } from './config.js';
@@ -191,9 +190,11 @@ function describeRequestError(err: unknown): string {
  */
 export function unpackBundle(bytes: Uint8Array, name: string, sizeLimitBytes: number): Map<string, Uint8Array> {
   try {
-    return readTar(gunzipSync(bytes, { maxOutputLength: sizeLimitBytes }));
+    return unpackBundleFiles(bytes, sizeLimitBytes);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`bundle ${name} unpacks to more than size_limit_bytes (${sizeLimitBytes})`);
-    throw new Error(`bundle ${name}: not a gzipped tarball: ${err instanceof Error ? err.message : String(err)}`);
+    if (err instanceof BundleTooLargeError) throw new Error(`bundle ${name} unpacks to more than size_limit_bytes (${sizeLimitBytes})`);
+    // The gzip or tar reader's own words, as OPA shows the Go reader's.
+    const reason = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+    throw new Error(`bundle ${name}: not a gzipped tarball: ${reason instanceof Error ? reason.message : String(reason)}`);
   }
 }

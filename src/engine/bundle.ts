@@ -1,9 +1,17 @@
 // Reads the bundles `opa build -t wasm` writes: a gzipped tar holding `.manifest`, `policy.wasm` and
 // `data.json` files (entry names with or without a leading `/`). A bare `.wasm` module is accepted too.
+import { constants } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 
 export class BundleError extends Error {
   override readonly name = 'BundleError';
+}
+
+/** The bundle unpacks to more than it was allowed to. */
+export class BundleTooLargeError extends BundleError {
+  constructor(readonly limit: number) {
+    super(`bundle unpacks to more than ${limit} bytes`);
+  }
 }
 
 export interface WasmBundle {
@@ -101,16 +109,29 @@ export function isWasm(bytes: Uint8Array): boolean {
   return bytes[0] === 0x00 && bytes[1] === 0x61 && bytes[2] === 0x73 && bytes[3] === 0x6d;
 }
 
-/** Parses a gzipped bundle built by `opa build -t wasm`. */
-export function readWasmBundle(gz: Uint8Array): WasmBundle {
+/**
+ * A gzipped bundle's files. `maxBytes` bounds what it unpacks to, since a small gzip from a server or a
+ * Secret can expand without limit; the gzip error, when there is one, is the BundleError's `cause`.
+ */
+export function unpackBundleFiles(gz: Uint8Array, maxBytes: number = constants.MAX_LENGTH): Map<string, Uint8Array> {
   let tar: Uint8Array;
   try {
-    tar = gunzipSync(gz);
+    tar = gunzipSync(gz, { maxOutputLength: maxBytes });
   } catch (err) {
-    throw new BundleError(`bundle is not valid gzip: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new BundleTooLargeError(maxBytes);
+    throw new BundleError(`bundle is not valid gzip: ${(err as Error).message}`, { cause: err });
   }
-  const files = readTar(tar);
-  const manifest = parseManifest(files.get('.manifest'));
+  return readTar(tar);
+}
+
+/** Parses a gzipped bundle built by `opa build -t wasm`. */
+export function readWasmBundle(gz: Uint8Array): WasmBundle {
+  return wasmBundleOf(unpackBundleFiles(gz));
+}
+
+/** The module, data and manifest of a bundle's files (see readWasmBundle). */
+export function wasmBundleOf(files: ReadonlyMap<string, Uint8Array>): WasmBundle {
+  const manifest = bundleManifest(files);
   const wasmPath = manifest.wasm?.[0]?.module?.replace(/^\/+/, '') ?? 'policy.wasm';
   const wasm = files.get(wasmPath) ?? files.get('policy.wasm');
   if (!wasm) {
@@ -120,7 +141,9 @@ export function readWasmBundle(gz: Uint8Array): WasmBundle {
   return { wasm, data: mergeDataFiles(files), manifest };
 }
 
-function parseManifest(bytes: Uint8Array | undefined): BundleManifest {
+/** The bundle's parsed .manifest, {} when it has none. */
+export function bundleManifest(files: ReadonlyMap<string, Uint8Array>): BundleManifest {
+  const bytes = files.get('.manifest');
   if (!bytes) return {};
   const value = parseJsonFile(bytes, '.manifest');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {

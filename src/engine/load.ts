@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { BundleError, isGzip, isWasm, readWasmBundle } from './bundle.js';
+import { BundleError, isGzip, isWasm, unpackBundleFiles, wasmBundleOf } from './bundle.js';
 import { compileRego, type CompileOptions, type RegoModule, type RegoVersion } from './compile.js';
 import { entrypointName, PolicyLoadError, WasmPolicy } from './wasm.js';
 
@@ -50,21 +50,28 @@ export async function loadPolicyFiles(source: PolicySource, options: EngineOptio
 
 /** A gzipped bundle or a bare module, as bytes (from a file, a Secret, an upload). */
 export function loadPolicyBytes(bytes: Uint8Array, options: EngineOptions, origin: string, data?: unknown): ActivePolicy {
-  if (isGzip(bytes)) {
-    let bundle;
-    try {
-      bundle = readWasmBundle(bytes);
-    } catch (err) {
-      if (err instanceof BundleError) throw new PolicyLoadError(`${origin}: ${err.message}`);
-      throw err;
-    }
-    const policy = WasmPolicy.load(bundle.wasm, mergeData(bundle.data, data), wasmOptions(options));
-    return { policy, revision: bundle.manifest.revision ?? '', origin };
-  }
+  if (isGzip(bytes)) return loadBundleFiles(asPolicyLoadError(origin, () => unpackBundleFiles(bytes)), options, origin, data);
   if (isWasm(bytes)) {
     return { policy: WasmPolicy.load(bytes, data ?? {}, wasmOptions(options)), revision: '', origin };
   }
   throw new PolicyLoadError(`${origin}: not a bundle (.tar.gz from "opa build -t wasm") or a .wasm module`);
+}
+
+/** A bundle already unpacked (to verify its signature first, say): its module, data and revision. */
+export function loadBundleFiles(files: ReadonlyMap<string, Uint8Array>, options: EngineOptions, origin: string, data?: unknown): ActivePolicy {
+  const bundle = asPolicyLoadError(origin, () => wasmBundleOf(files));
+  const policy = WasmPolicy.load(bundle.wasm, mergeData(bundle.data, data), wasmOptions(options));
+  return { policy, revision: bundle.manifest.revision ?? '', origin };
+}
+
+/** A bundle that cannot be read is a policy that cannot be loaded, named by where it came from. */
+function asPolicyLoadError<T>(origin: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof BundleError) throw new PolicyLoadError(`${origin}: ${err.message}`);
+    throw err;
+  }
 }
 
 export async function loadRego(modules: RegoModule[], options: EngineOptions, origin: string): Promise<ActivePolicy> {

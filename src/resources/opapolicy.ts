@@ -1,9 +1,8 @@
 // Kong Mesh's OPAPolicy and Secret (Universal form): what a write must look like, and how a stored
 // policy becomes what the engine loads (Rego modules or one precompiled bundle) plus its agent and
 // ext_authz settings. Pure functions: secrets come in through a callback.
-import { gunzipSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
-import { BundleError, isGzip, isWasm, readTar } from '../engine/bundle.js';
+import { BundleError, BundleTooLargeError, isGzip, isWasm, unpackBundleFiles } from '../engine/bundle.js';
 import { isRecord, META_FIELDS, unknownFields, validateSelectors } from './selection.js';
 import { ValidationError, type FieldViolation, type Resource } from './types.js';
 
@@ -228,18 +227,11 @@ function resolvePolicy(policyName: string, source: Source, i: number, resolver: 
  * carrying data is refused rather than run with data silently missing.
  */
 function bundlePart(gz: Uint8Array, moduleName: string, origin: string, secretName: string, field: string, resolver: SecretResolver): PolicyPart | undefined {
-  let tar: Buffer;
-  try {
-    tar = gunzipSync(gz, { maxOutputLength: MAX_UNPACKED_BUNDLE_BYTES });
-  } catch (err) {
-    const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
-    return resolver.fail(field, `secret "${secretName}" holds a broken bundle: ${tooLarge ? `it unpacks to more than ${MAX_UNPACKED_BUNDLE_BYTES} bytes` : 'not valid gzip'}`);
-  }
   let files: Map<string, Uint8Array>;
   try {
-    files = readTar(tar);
+    files = unpackBundleFiles(gz, MAX_UNPACKED_BUNDLE_BYTES);
   } catch (err) {
-    return resolver.fail(field, `secret "${secretName}" holds a broken bundle: ${err instanceof BundleError ? err.message : 'not a tar archive'}`);
+    return resolver.fail(field, `secret "${secretName}" holds a broken bundle: ${brokenBundleReason(err)}`);
   }
   const paths = [...files.keys()].sort();
   if (paths.some((p) => p.endsWith('.wasm'))) return { bundle: gz, origin };
@@ -254,6 +246,13 @@ function bundlePart(gz: Uint8Array, moduleName: string, origin: string, secretNa
   }
   if (rego.length === 0) return resolver.fail(field, `secret "${secretName}" holds a bundle with neither policy.wasm nor .rego files`);
   return { rego };
+}
+
+/** Why a Secret's bundle could not be unpacked, in the words the field violation uses. */
+function brokenBundleReason(err: unknown): string {
+  if (err instanceof BundleTooLargeError) return `it unpacks to more than ${err.limit} bytes`;
+  if (err instanceof BundleError) return err.cause === undefined ? err.message : 'not valid gzip';
+  return 'not a tar archive';
 }
 
 function isDataFile(path: string): boolean {

@@ -17,9 +17,9 @@ import { ResourceController, type OpaPolicyStatus } from './controller.js';
 import { watchResourcesDir, type DirectoryWatch } from './directory.js';
 import { resourceRoutes } from './http.js';
 import { validateOpaPolicy, validateSecret } from './opapolicy.js';
-import { identityFromDataplane, identityFromTags, validateDataplane, type DataplaneIdentity } from './selection.js';
+import { identityFromDataplane, identityFromTags, type DataplaneIdentity } from './selection.js';
 import { ResourceStore, type KindDef } from './store.js';
-import { RESOURCE_KINDS, type AccessDecision, type Resource, type ResourceKind, type User } from './types.js';
+import { RESOURCE_KINDS, ValidationError, type AccessDecision, type Resource, type ResourceKind, type User } from './types.js';
 
 const VALIDATORS: Record<string, (r: Resource) => ReturnType<KindDef['validate']>> = {
   OPAPolicy: validateOpaPolicy,
@@ -54,10 +54,12 @@ export async function dataplaneIdentity(settings: Settings): Promise<DataplaneId
   const text = await readFile(settings.dataplaneFile, 'utf8');
   const doc = parseYaml(text) as unknown;
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error(`${settings.dataplaneFile}: not a Dataplane resource`);
-  const resource = doc as Resource;
-  const violations = validateDataplane(resource);
-  if (violations.length > 0) throw new Error(`${settings.dataplaneFile}: invalid Dataplane: ${violations.map((v) => `${v.field}: ${v.message}`).join('; ')}`);
-  return identityFromDataplane(resource);
+  try {
+    return identityFromDataplane(doc as Resource);
+  } catch (err) {
+    if (err instanceof ValidationError) throw new Error(`${settings.dataplaneFile}: invalid Dataplane: ${err.message}`);
+    throw err;
+  }
 }
 
 /**

@@ -113,10 +113,13 @@ describe('process lifecycle', () => {
     expect(res.stderr.trim()).toBe('kmesh-opa: cannot read config file /nonexistent/kmesh.yaml: ENOENT');
   });
 
+  const INVALID_DATAPLANE = join(mkdtempSync(join(tmpdir(), 'kmesh-opa-dp-')), 'dataplane.yaml');
+  writeFileSync(INVALID_DATAPLANE, 'type: Dataplane\nmesh: default\nname: web\nnetworking: {}\n');
   it.each([
     [['--dataplane-tags', 'bad'], 'kmesh-opa: cannot use dataplane-tags: invalid tag "bad" in "bad": expected name=value'],
     [['--dataplane-file', '/nonexistent/dp.yaml'], "kmesh-opa: cannot use dataplane-file: ENOENT: no such file or directory, open '/nonexistent/dp.yaml'"],
     [['--dataplane-tags', 'a=b', '--dataplane-file', '/tmp/dp.yaml'], 'kmesh-opa: cannot use dataplane-file: give either --dataplane-file or --dataplane-tags, not both'],
+    [['--dataplane-file', INVALID_DATAPLANE], `kmesh-opa: cannot use dataplane-file: ${INVALID_DATAPLANE}: invalid Dataplane: networking: has to contain at least one inbound interface or gateway; networking.address: address has to be valid IP address or domain name`],
     [['--resources-dir', '/nonexistent/resources'], "kmesh-opa: cannot use resources-dir: ENOENT: no such file or directory, scandir '/nonexistent/resources'"],
     [['--data-dir', '/etc/passwd/kmesh'], "kmesh-opa: cannot use data-dir: cannot read the persisted resources file /etc/passwd/kmesh/resources.json: ENOTDIR: not a directory, open '/etc/passwd/kmesh/resources.json'"],
   ])('bad input: %j gives one line naming the setting and exit 1, with no port left open', async (flags, line) => {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 const { LoadedPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm', { with: { 'resolution-mode': 'require' } });
 type LoadedPolicy = InstanceType<typeof LoadedPolicy>;
 import { BuiltinError, createHostBuiltins, type BuiltinFn, type BuiltinResult, type BuiltinValue, type HostBuiltins } from './builtins/index.js';
-import { parseRegoValue, stringifyJsonExact } from './json.js';
+import { parseRegoValue, regoValueText } from './json.js';
 
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
@@ -44,6 +44,8 @@ interface WasmExports {
   opa_json_dump(addr: number): number;
   opa_value_dump(addr: number): number;
   opa_json_parse(addr: number, len: number): number;
+  /** opa_json_parse that also reads Rego's set literals (every module since ABI 1.1). */
+  opa_value_parse?(addr: number, len: number): number;
   opa_malloc(len: number): number;
   /** ABI 1.2 one-call evaluation: returns the address of the result set's JSON text. */
   opa_eval?(reserved: number, entrypoint: number, data: number, input: number, inputLen: number, heapPtr: number, format: number): number;
@@ -271,7 +273,7 @@ class HostCalls {
       if (err instanceof BuiltinError) return 0;
       throw err;
     }
-    return result === undefined ? 0 : this.writeJson(result);
+    return result === undefined ? 0 : this.writeValue(result);
   }
 
   readJson(addr: number): unknown {
@@ -283,12 +285,13 @@ class HostCalls {
     return parseRegoValue(this.readString(this.exports!.opa_value_dump(addr)));
   }
 
-  private writeJson(value: BuiltinResult): number {
+  private writeValue(value: BuiltinResult): number {
     const exports = this.exports!;
     const bytes = this.encodeResult(value);
     const addr = exports.opa_malloc(bytes.length);
     new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
-    const parsed = exports.opa_json_parse(addr, bytes.length);
+    const parse = exports.opa_value_parse ?? exports.opa_json_parse;
+    const parsed = parse(addr, bytes.length);
     if (parsed === 0) throw new EvaluationError('builtin returned a value the policy cannot read');
     return parsed;
   }
@@ -297,7 +300,7 @@ class HostCalls {
     const reusable = typeof value === 'object' && value !== null && Object.isFrozen(value);
     let bytes = reusable ? this.encoded.get(value) : undefined;
     if (!bytes) {
-      bytes = this.encoder.encode(stringifyJsonExact(value) ?? 'null');
+      bytes = this.encoder.encode(regoValueText(value));
       if (reusable) this.encoded.set(value, bytes);
     }
     return bytes;

@@ -25,6 +25,8 @@ export interface WasmPolicyOptions {
   maxMemoryPages: number;
   /** Clock for time.now_ns (tests pin it). */
   now?: () => bigint;
+  /** Builtins of the embedder's own (Go OPA's rego.RegisterBuiltin), by name; they may not replace OPA's. */
+  extraBuiltins?: ReadonlyMap<string, BuiltinFn>;
 }
 
 
@@ -90,8 +92,9 @@ export class WasmPolicy {
       throw new PolicyLoadError(`policy.wasm is not a valid WebAssembly module: ${(err as Error).message}`);
     }
     const builtins = createHostBuiltins(options.now ? { now: options.now } : undefined);
+    const table = withExtraBuiltins(builtins.table, options.extraBuiltins);
     const memory = new WebAssembly.Memory({ initial: 5, maximum: options.maxMemoryPages });
-    const host = new HostCalls(memory, builtins.table);
+    const host = new HostCalls(memory, table);
     let instance: WebAssembly.Instance;
     try {
       instance = new WebAssembly.Instance(module, host.imports());
@@ -102,7 +105,7 @@ export class WasmPolicy {
     host.bind(exports);
 
     const required = host.readJson(exports.builtins()) as Record<string, number>;
-    const missing = Object.keys(required).filter((name) => !builtins.table.has(name)).sort();
+    const missing = Object.keys(required).filter((name) => !table.has(name)).sort();
     if (missing.length > 0) {
       throw new PolicyLoadError(`policy needs builtin function${missing.length > 1 ? 's' : ''} that kmesh-opa does not implement: ${missing.join(', ')}`);
     }
@@ -195,6 +198,13 @@ const FALSE_RESULT = Object.freeze([Object.freeze({ result: false })]);
 function sameBytes(heap: Uint8Array, at: number, expected: Uint8Array): boolean {
   for (let i = 0; i < expected.length; i++) if (heap[at + i] !== expected[i]) return false;
   return true;
+}
+
+function withExtraBuiltins(table: ReadonlyMap<string, BuiltinFn>, extra: ReadonlyMap<string, BuiltinFn> | undefined): ReadonlyMap<string, BuiltinFn> {
+  if (extra === undefined || extra.size === 0) return table;
+  const clash = [...extra.keys()].filter((name) => table.has(name));
+  if (clash.length > 0) throw new PolicyLoadError(`extra builtins may not replace OPA's: ${clash.join(', ')}`);
+  return new Map([...table, ...extra]);
 }
 
 function descend(value: unknown, segments: string[]): unknown {

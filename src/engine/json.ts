@@ -2,9 +2,9 @@
 // plus Rego's sets (`{1, "a"}`, `set()`) and non-string object keys, with every number as the text the
 // policy or input wrote (Go OPA keeps that text too, and builtins such as sprintf decide by it). Most
 // arguments (strings, objects of strings, small integers) are plain JSON that JSON.parse reads natively;
-// only a text with a set or a number whose text matters takes the exact reader. Results go back as JSON,
-// with bigint written as its digits.
-import { compareGoStrings, isObject, RegoNumber, RegoSet, setOwn, type BuiltinObject, type BuiltinValue } from './builtins/values.js';
+// only a text with a set or a number whose text matters takes the exact reader. Results go back as Rego
+// value text (JSON, sets, exact numbers).
+import { compareGoStrings, isObject, RegoNumber, RegoSet, setOwn, type BuiltinObject, type BuiltinResult, type BuiltinValue } from './builtins/values.js';
 
 /**
  * Inside a collection, a number (after a bracket, brace, comma or colon) with a point or an exponent, or
@@ -187,19 +187,34 @@ function goJsonText(v: BuiltinValue): string {
   return JSON.stringify(v);
 }
 
-/** JSON.stringify that writes bigint as its exact digits. */
-export function stringifyJsonExact(value: unknown): string | undefined {
-  // time.now_ns answers a bare bigint on every evaluation: no need for the replacer pass.
+/**
+ * A builtin's result as Rego value text, which the module's opa_value_parse reads exactly: JSON, plus
+ * sets (`{1, 2}`, `set()`, members in Go OPA's order, as Go's SDK writes term.String()), bigint as its
+ * digits and RegoNumber as its text. Plain JSON results (the common case) take JSON.stringify alone.
+ */
+export function regoValueText(value: BuiltinResult): string {
+  // time.now_ns answers a bare bigint on every evaluation.
   if (typeof value === 'bigint') return value.toString();
-  if (!containsBigInt(value)) return JSON.stringify(value);
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big:${v.toString()}` : v))
-    .replace(/"\\u0000big:(-?\d+)"/g, '$1');
+  if (!needsRegoText(value)) return JSON.stringify(value) ?? 'null';
+  return writeRegoText(value);
 }
 
-function containsBigInt(value: unknown): boolean {
+function writeRegoText(v: BuiltinResult): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v !== 'object' || v === null) return JSON.stringify(v) ?? 'null';
+  if (v instanceof RegoNumber) return v.text;
+  if (v instanceof RegoSet) return v.members.length === 0 ? 'set()' : `{${v.members.map((m) => writeRegoText(m as BuiltinResult)).join(',')}}`;
+  if (Array.isArray(v)) return `[${v.map(writeRegoText).join(',')}]`;
+  const parts: string[] = [];
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) parts.push(`${JSON.stringify(k)}:${writeRegoText(x)}`);
+  return `{${parts.join(',')}}`;
+}
+
+function needsRegoText(value: unknown): boolean {
   if (typeof value === 'bigint') return true;
   if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some(containsBigInt);
-  for (const v of Object.values(value)) if (containsBigInt(v)) return true;
+  if (value instanceof RegoSet || value instanceof RegoNumber) return true;
+  if (Array.isArray(value)) return value.some(needsRegoText);
+  for (const v of Object.values(value)) if (needsRegoText(v)) return true;
   return false;
 }

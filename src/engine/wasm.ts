@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 const { LoadedPolicy } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm', { with: { 'resolution-mode': 'require' } });
 type LoadedPolicy = InstanceType<typeof LoadedPolicy>;
 import { BuiltinError, createHostBuiltins, type BuiltinFn, type BuiltinResult, type BuiltinValue, type HostBuiltins } from './builtins/index.js';
-import { parseRegoValue, stringifyJsonExact } from './json.js';
+import { parseRegoValue, regoValueText } from './json.js';
 
 export class PolicyLoadError extends Error {
   override readonly name = 'PolicyLoadError';
@@ -25,6 +25,8 @@ export interface WasmPolicyOptions {
   maxMemoryPages: number;
   /** Clock for time.now_ns (tests pin it). */
   now?: () => bigint;
+  /** Builtins of the embedder's own (Go OPA's rego.RegisterBuiltin), by name; they may not replace OPA's. */
+  extraBuiltins?: ReadonlyMap<string, BuiltinFn>;
 }
 
 
@@ -44,6 +46,8 @@ interface WasmExports {
   opa_json_dump(addr: number): number;
   opa_value_dump(addr: number): number;
   opa_json_parse(addr: number, len: number): number;
+  /** opa_json_parse that also reads Rego's set literals (every module since ABI 1.1). */
+  opa_value_parse?(addr: number, len: number): number;
   opa_malloc(len: number): number;
   /** ABI 1.2 one-call evaluation: returns the address of the result set's JSON text. */
   opa_eval?(reserved: number, entrypoint: number, data: number, input: number, inputLen: number, heapPtr: number, format: number): number;
@@ -88,8 +92,9 @@ export class WasmPolicy {
       throw new PolicyLoadError(`policy.wasm is not a valid WebAssembly module: ${(err as Error).message}`);
     }
     const builtins = createHostBuiltins(options.now ? { now: options.now } : undefined);
+    const table = withExtraBuiltins(builtins.table, options.extraBuiltins);
     const memory = new WebAssembly.Memory({ initial: 5, maximum: options.maxMemoryPages });
-    const host = new HostCalls(memory, builtins.table);
+    const host = new HostCalls(memory, table);
     let instance: WebAssembly.Instance;
     try {
       instance = new WebAssembly.Instance(module, host.imports());
@@ -100,7 +105,7 @@ export class WasmPolicy {
     host.bind(exports);
 
     const required = host.readJson(exports.builtins()) as Record<string, number>;
-    const missing = Object.keys(required).filter((name) => !builtins.table.has(name)).sort();
+    const missing = Object.keys(required).filter((name) => !table.has(name)).sort();
     if (missing.length > 0) {
       throw new PolicyLoadError(`policy needs builtin function${missing.length > 1 ? 's' : ''} that kmesh-opa does not implement: ${missing.join(', ')}`);
     }
@@ -195,6 +200,13 @@ function sameBytes(heap: Uint8Array, at: number, expected: Uint8Array): boolean 
   return true;
 }
 
+function withExtraBuiltins(table: ReadonlyMap<string, BuiltinFn>, extra: ReadonlyMap<string, BuiltinFn> | undefined): ReadonlyMap<string, BuiltinFn> {
+  if (extra === undefined || extra.size === 0) return table;
+  const clash = [...extra.keys()].filter((name) => table.has(name));
+  if (clash.length > 0) throw new PolicyLoadError(`extra builtins may not replace OPA's: ${clash.join(', ')}`);
+  return new Map([...table, ...extra]);
+}
+
 function descend(value: unknown, segments: string[]): unknown {
   let node = value;
   for (const seg of segments) {
@@ -271,7 +283,7 @@ class HostCalls {
       if (err instanceof BuiltinError) return 0;
       throw err;
     }
-    return result === undefined ? 0 : this.writeJson(result);
+    return result === undefined ? 0 : this.writeValue(result);
   }
 
   readJson(addr: number): unknown {
@@ -283,12 +295,13 @@ class HostCalls {
     return parseRegoValue(this.readString(this.exports!.opa_value_dump(addr)));
   }
 
-  private writeJson(value: BuiltinResult): number {
+  private writeValue(value: BuiltinResult): number {
     const exports = this.exports!;
     const bytes = this.encodeResult(value);
     const addr = exports.opa_malloc(bytes.length);
     new Uint8Array(this.memory.buffer, addr, bytes.length).set(bytes);
-    const parsed = exports.opa_json_parse(addr, bytes.length);
+    const parse = exports.opa_value_parse ?? exports.opa_json_parse;
+    const parsed = parse(addr, bytes.length);
     if (parsed === 0) throw new EvaluationError('builtin returned a value the policy cannot read');
     return parsed;
   }
@@ -297,7 +310,7 @@ class HostCalls {
     const reusable = typeof value === 'object' && value !== null && Object.isFrozen(value);
     let bytes = reusable ? this.encoded.get(value) : undefined;
     if (!bytes) {
-      bytes = this.encoder.encode(stringifyJsonExact(value) ?? 'null');
+      bytes = this.encoder.encode(regoValueText(value));
       if (reusable) this.encoded.set(value, bytes);
     }
     return bytes;

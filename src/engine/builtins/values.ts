@@ -26,8 +26,11 @@ export class RegoSet {
  * text is what String() gives.
  */
 export type BuiltinValue = Json | bigint | RegoNumber | RegoSet | BuiltinValue[] | { [k: string]: BuiltinValue };
-/** What builtins return: JSON (and bigint), which the engine can write back; no builtin returns a set. */
-export type BuiltinResult = Json | bigint | BuiltinResult[] | { [k: string]: BuiltinResult };
+/**
+ * What builtins return: JSON, bigint for integers beyond a double, RegoNumber for a number whose text
+ * matters (written back as that text) and RegoSet for a set; the engine writes all of them back exactly.
+ */
+export type BuiltinResult = Json | bigint | RegoNumber | RegoSet | BuiltinResult[] | { [k: string]: BuiltinResult };
 export type BuiltinFn = (...args: BuiltinValue[]) => BuiltinResult | undefined;
 export type BuiltinObject = { [k: string]: BuiltinValue };
 export type ResultObject = { [k: string]: BuiltinResult };
